@@ -1,0 +1,168 @@
+"""Blocks in, emotion frames out: windowing, voice activity, model, smoothing (sans-I/O).
+
+:class:`Analyzer` is the whole analysis with no threads, sockets or devices. The live engine, the
+offline ``analyze`` command and the tests all drive this one class, so a file analysed offline
+gives the same frames as the same audio played live (apart from wall time and latency).
+
+Which thread: one owner at a time (the engine's inference worker). :meth:`set_hop` and
+:meth:`set_smoothing` must be called by that owner; the engine forwards requests from other
+threads through a queue.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamser.contract import ModelSpec
+from streamser.errors import ConfigError
+from streamser.frames import AudioBlock, Frame
+from streamser.labels import arousal_valence
+from streamser.model import Prediction
+from streamser.smoothing import EmaSmoother
+from streamser.vad import VoiceActivity
+from streamser.windowing import Window, Windower
+
+__all__ = ["MAX_HOP_S", "MIN_HOP_S", "AnalyzerConfig", "Analyzer"]
+
+MIN_HOP_S = 0.05
+MAX_HOP_S = 2.0
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    """Analysis settings. Times in seconds.
+
+    ``hop_s`` None takes the model's own hop (capped at 0.5 s for a live feel).
+    ``voiced_threshold`` is the fraction of 30 ms frames in a window that must be speech for the
+    window to count as voiced.
+    """
+
+    hop_s: float | None = None
+    smoothing_s: float = 1.5
+    voiced_threshold: float = 0.25
+    vad_aggressiveness: int = 2
+    vad_floor_dbfs: float = -60.0
+
+
+def check_hop(hop_s: float) -> float:
+    """Validate a hop in seconds and return it; raise :class:`ConfigError` when out of range."""
+    if not (MIN_HOP_S <= hop_s <= MAX_HOP_S) or not math.isfinite(hop_s):
+        raise ConfigError(
+            f"hop {hop_s} s is out of range; allowed is {MIN_HOP_S} to {MAX_HOP_S} s "
+            "(e.g. --hop 0.25)."
+        )
+    return hop_s
+
+
+def check_smoothing(tau_s: float) -> float:
+    """Validate a smoothing time constant in seconds (0 disables smoothing)."""
+    if not (0.0 <= tau_s <= 60.0) or not math.isfinite(tau_s):
+        raise ConfigError(
+            f"smoothing {tau_s} s is out of range; allowed is 0 (off) to 60 s (e.g. --smooth 1.5)."
+        )
+    return tau_s
+
+
+class Analyzer:
+    """Turn a 16 kHz mono block stream into :class:`Frame` objects."""
+
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], Prediction],
+        spec: ModelSpec,
+        config: AnalyzerConfig = AnalyzerConfig(),
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._predict = predict
+        self.spec = spec
+        hop_s = check_hop(config.hop_s if config.hop_s is not None else min(spec.hop_s, 0.5))
+        self._windower = Windower(spec.window_samples, round(hop_s * spec.sample_rate))
+        self._vad = VoiceActivity(config.vad_aggressiveness, config.vad_floor_dbfs)
+        self._smoother = EmaSmoother(len(spec.labels), check_smoothing(config.smoothing_s))
+        self._threshold = config.voiced_threshold
+        self._monotonic = monotonic
+        self._wall = wall
+        self._seq = 0
+        self._last_end: int | None = None
+
+    @property
+    def hop_s(self) -> float:
+        """Current hop in seconds."""
+        return self._windower.hop / self.spec.sample_rate
+
+    @property
+    def smoothing_s(self) -> float:
+        """Current smoothing time constant in seconds."""
+        return self._smoother.tau_s
+
+    @property
+    def samples_seen(self) -> int:
+        """Audio clock in samples (gap fill included)."""
+        return self._windower.samples_seen
+
+    @property
+    def gap_samples(self) -> int:
+        """Samples of silence inserted for gaps in the block stream (dropped capture blocks)."""
+        return self._windower.gap_samples
+
+    def set_hop(self, hop_s: float) -> None:
+        """Change the hop (seconds); applies from the next window."""
+        self._windower.set_hop(round(check_hop(hop_s) * self.spec.sample_rate))
+
+    def set_smoothing(self, tau_s: float) -> None:
+        """Change the smoothing time constant (seconds); keeps the current estimate."""
+        self._smoother.tau_s = check_smoothing(tau_s)
+
+    def push(self, block: AudioBlock) -> list[Frame]:
+        """Feed one block (any length, contiguous or after a gap); return completed frames."""
+        seen = self._windower.samples_seen
+        if block.start_sample > seen:
+            self._vad.push(np.zeros(block.start_sample - seen, dtype=np.float32))
+            self._vad.push(block.samples)
+        elif block.end_sample > seen:
+            self._vad.push(block.samples[seen - block.start_sample :])
+        return [self._frame(w) for w in self._windower.push(block)]
+
+    def flush(self) -> list[Frame]:
+        """At end of stream: a last frame covering the unanalysed tail, if there is one."""
+        return [self._frame(w) for w in self._windower.flush(self._monotonic())]
+
+    def _frame(self, window: Window) -> Frame:
+        spec = self.spec
+        rate = spec.sample_rate
+        prediction = self._predict(window.samples[np.newaxis, :])
+        probs = prediction.probs[0].astype(np.float64)
+        voiced_prob = self._vad.voiced_fraction(window.start_sample, window.end_sample)
+        voiced = voiced_prob >= self._threshold
+        dt = (window.end_sample - (self._last_end or 0)) / rate
+        self._last_end = window.end_sample
+        smoothed = self._smoother.update(probs, dt, voiced)
+        top = int(np.argmax(smoothed))
+        arousal, valence = arousal_valence(spec.labels, smoothed)
+        real = window.samples[window.padded :]
+        rms = float(np.sqrt(np.mean(real.astype(np.float64) ** 2))) if len(real) else 0.0
+        self._seq += 1
+        return Frame(
+            seq=self._seq,
+            start_s=window.start_sample / rate,
+            end_s=window.end_sample / rate,
+            wall_time=self._wall(),
+            labels=spec.labels,
+            probs=tuple(float(p) for p in probs),
+            smoothed=tuple(float(p) for p in smoothed),
+            top_label=spec.labels[top] if voiced else None,
+            confidence=float(smoothed[top]),
+            arousal=arousal,
+            valence=valence,
+            voiced=voiced,
+            voiced_prob=voiced_prob,
+            level_dbfs=20.0 * math.log10(max(rms, 1e-10)),
+            latency_ms=(self._monotonic() - window.arrival) * 1000.0,
+            model_version=spec.model_version,
+        )

@@ -1,0 +1,183 @@
+"""Bounded, thread-safe queues with a named overload policy, and a fan-out bus built on them.
+
+Nothing in streamser waits on a slow consumer: every queue has a fixed capacity and an
+:class:`Overflow` policy saying what is lost when it is full, and a counter of what was lost.
+
+- :class:`BoundedQueue` — one producer side that never blocks, consumers that may block.
+- :class:`Bus` — publish one item to any number of named subscriptions, each its own queue.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = ["BoundedQueue", "Bus", "Overflow", "QueueStats"]
+
+T = TypeVar("T")
+
+
+class Overflow(enum.Enum):
+    """What a full queue does with a new item."""
+
+    DROP_OLDEST = "drop-oldest"
+    """Discard the oldest queued item to make room (consumers see the most recent history)."""
+    DROP_NEWEST = "drop-newest"
+    """Discard the new item (consumers see a contiguous prefix)."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Counters of one queue: items offered, items dropped by the policy, items queued now."""
+
+    name: str
+    policy: str
+    capacity: int
+    put: int
+    dropped: int
+    queued: int
+
+
+class BoundedQueue(Generic[T]):
+    """A bounded FIFO whose :meth:`put` never blocks.
+
+    ``put`` may be called from any thread, including the PortAudio callback (it takes a lock for a
+    few instructions and allocates nothing beyond the deque node). ``get`` may block with a
+    timeout; ``drain`` returns everything queued without blocking.
+    """
+
+    def __init__(self, name: str, capacity: int, policy: Overflow) -> None:
+        if capacity < 1:
+            raise ValueError(f"queue {name!r}: capacity must be >= 1, got {capacity}")
+        self.name = name
+        self.capacity = capacity
+        self.policy = policy
+        self._items: deque[T] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._put = 0
+        self._dropped = 0
+        self._closed = False
+
+    def put(self, item: T) -> bool:
+        """Offer ``item``; return False when the policy dropped an item (this or the oldest)."""
+        with self._cond:
+            self._put += 1
+            kept = True
+            if len(self._items) >= self.capacity:
+                self._dropped += 1
+                kept = False
+                if self.policy is Overflow.DROP_NEWEST:
+                    return False
+                self._items.popleft()
+            self._items.append(item)
+            self._cond.notify()
+            return kept
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """Return the oldest item, waiting up to ``timeout`` seconds; None on timeout or close."""
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+            if self._items:
+                return self._items.popleft()
+            return None
+
+    def drain(self) -> list[T]:
+        """Return and remove every queued item, oldest first, without blocking."""
+        with self._cond:
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+    def close(self) -> None:
+        """Wake every waiting consumer; later ``get`` calls return queued items, then None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def stats(self) -> QueueStats:
+        """A consistent snapshot of the counters."""
+        with self._cond:
+            return QueueStats(
+                self.name,
+                self.policy.value,
+                self.capacity,
+                self._put,
+                self._dropped,
+                len(self._items),
+            )
+
+
+class Bus(Generic[T]):
+    """Fan-out: every published item goes to every subscription's own bounded queue.
+
+    A slow subscriber loses its own oldest items (by its policy) and never delays the publisher
+    or the other subscribers. Thread-safe.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._subs: dict[int, BoundedQueue[T]] = {}
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._published = 0
+
+    def subscribe(
+        self, name: str, capacity: int = 256, policy: Overflow = Overflow.DROP_OLDEST
+    ) -> BoundedQueue[T]:
+        """Add a subscription and return its queue; pass it to :meth:`unsubscribe` when done."""
+        queue: BoundedQueue[T] = BoundedQueue(f"{self.name}/{name}", capacity, policy)
+        with self._lock:
+            self._subs[self._next_id] = queue
+            self._next_id += 1
+        return queue
+
+    def unsubscribe(self, queue: BoundedQueue[T]) -> None:
+        """Remove a subscription (harmless if already removed) and close its queue."""
+        with self._lock:
+            for key, sub in list(self._subs.items()):
+                if sub is queue:
+                    del self._subs[key]
+        queue.close()
+
+    def publish(self, item: T) -> None:
+        """Offer ``item`` to every subscription; never blocks."""
+        with self._lock:
+            subs = list(self._subs.values())
+            self._published += 1
+        for sub in subs:
+            sub.put(item)
+
+    def close(self) -> None:
+        """Close every subscription queue (consumers wake up and see the end)."""
+        with self._lock:
+            subs = list(self._subs.values())
+            self._subs.clear()
+        for sub in subs:
+            sub.close()
+
+    @property
+    def published(self) -> int:
+        """How many items were published."""
+        return self._published
+
+    def __iter__(self) -> Iterator[BoundedQueue[T]]:
+        with self._lock:
+            return iter(list(self._subs.values()))
+
+    def stats(self) -> list[QueueStats]:
+        """Counters of every live subscription."""
+        return [sub.stats() for sub in self]

@@ -1,0 +1,86 @@
+"""Data passed between pipeline stages: audio blocks in, emotion frames out.
+
+Both are frozen dataclasses, safe to hand from one thread to another. Times on the *audio clock*
+are seconds since the stream's first sample, computed from sample counts; ``wall_time`` is Unix
+time stamped once, when the frame is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SCHEMA_VERSION", "AudioBlock", "Frame"]
+
+#: Version of the frame / wire schema. Bump the major part on any incompatible change.
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True, eq=False)
+class AudioBlock:
+    """A block of 16 kHz mono float32 audio, as delivered by a source.
+
+    ``start_sample`` is the index of ``samples[0]`` in the stream (samples since stream start);
+    ``arrival`` is ``time.monotonic()`` when the block reached the process (seconds), used only
+    for latency measurement.
+    """
+
+    start_sample: int
+    samples: np.ndarray
+    arrival: float
+
+    @property
+    def end_sample(self) -> int:
+        """Index one past the block's last sample."""
+        return self.start_sample + len(self.samples)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The emotion estimate for one analysis window.
+
+    ``start_s``/``end_s`` are audio-clock seconds (from sample counts). ``probs`` are the model's
+    raw probabilities for this window, ``smoothed`` the causal EMA of them; both align with
+    ``labels``. ``top_label``/``confidence``/``arousal``/``valence`` come from ``smoothed``.
+    When ``voiced`` is false the window holds no speech: the probabilities are still reported but
+    are not an emotion reading, and ``top_label`` is ``None``. ``latency_ms`` runs from the
+    arrival of the window's last sample to the moment the frame was made.
+    """
+
+    seq: int
+    start_s: float
+    end_s: float
+    wall_time: float
+    labels: tuple[str, ...]
+    probs: tuple[float, ...]
+    smoothed: tuple[float, ...]
+    top_label: str | None
+    confidence: float
+    arousal: float
+    valence: float
+    voiced: bool
+    voiced_prob: float
+    level_dbfs: float
+    latency_ms: float
+    model_version: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict (the ``frame`` message body of the wire format)."""
+        return {
+            "seq": self.seq,
+            "start": round(self.start_s, 4),
+            "end": round(self.end_s, 4),
+            "wall_time": round(self.wall_time, 4),
+            "probs": {k: round(v, 5) for k, v in zip(self.labels, self.probs, strict=True)},
+            "smoothed": {k: round(v, 5) for k, v in zip(self.labels, self.smoothed, strict=True)},
+            "top": self.top_label,
+            "confidence": round(self.confidence, 5),
+            "arousal": round(self.arousal, 5),
+            "valence": round(self.valence, 5),
+            "voiced": self.voiced,
+            "voiced_prob": round(self.voiced_prob, 4),
+            "level_dbfs": round(self.level_dbfs, 2),
+            "latency_ms": round(self.latency_ms, 3),
+            "model_version": self.model_version,
+        }

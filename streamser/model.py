@@ -1,0 +1,164 @@
+"""Run a streamser ONNX model with onnxruntime, after checking it honours the model contract.
+
+:class:`ModelRunner` owns one inference session. It is created on the main thread and then used
+by exactly one thread at a time (the inference worker); onnxruntime sessions are thread-safe for
+``run`` but we never rely on that.
+
+Provider choice: CUDA when onnxruntime-gpu is installed and a GPU answers, CPU otherwise; the
+choice is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streamser.contract import (
+    EMBEDDING_OUTPUT,
+    INPUT_NAME,
+    PROBS_OUTPUT,
+    ModelSpec,
+    parse_metadata,
+)
+from streamser.errors import ModelContractError
+
+__all__ = ["ModelRunner", "Prediction", "default_model_path"]
+
+log = logging.getLogger(__name__)
+
+_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def default_model_path() -> Path:
+    """The model the live engine loads when none is given.
+
+    ``$STREAMSER_MODEL`` if set; otherwise the single ``*.onnx`` file in the checkout's
+    ``models/`` folder. Raises :class:`ModelContractError` saying what to do when there is none.
+    """
+    env = os.environ.get("STREAMSER_MODEL")
+    if env:
+        return Path(env)
+    found = sorted(_MODELS_DIR.glob("*.onnx"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ModelContractError(
+            f"no model found: {_MODELS_DIR} holds no .onnx file. Pass --model PATH, set "
+            "STREAMSER_MODEL, or train one with 'streamser train' and 'streamser export'."
+        )
+    names = ", ".join(p.name for p in found)
+    raise ModelContractError(
+        f"{_MODELS_DIR} holds several models ({names}); pass --model PATH to choose one."
+    )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Model output for a batch: ``probs`` [batch, n_labels]; ``embedding`` [batch, D] or None."""
+
+    probs: np.ndarray
+    embedding: np.ndarray | None
+
+
+class ModelRunner:
+    """An onnxruntime session plus the :class:`ModelSpec` it declares.
+
+    Build it with :meth:`load`; call :meth:`predict` from the inference thread.
+    """
+
+    def __init__(self, session: object, spec: ModelSpec, path: Path, provider: str) -> None:
+        self._session = session
+        self.spec = spec
+        self.path = path
+        self.provider = provider
+        self._outputs = [PROBS_OUTPUT]
+        if EMBEDDING_OUTPUT in {o.name for o in session.get_outputs()}:  # type: ignore[attr-defined]
+            self._outputs.append(EMBEDDING_OUTPUT)
+
+    @classmethod
+    def load(cls, path: str | Path, threads: int = 1, use_gpu: bool = True) -> ModelRunner:
+        """Open ``path``, check the contract, and return a runner.
+
+        ``threads`` sets onnxruntime's intra-op thread count (1 keeps a core free for capture
+        and the GUI). Raises :class:`ModelContractError` for a missing, corrupt or
+        non-conforming file.
+        """
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelContractError(
+                f"model file {path} does not exist. Pass --model with the path of a streamser "
+                ".onnx file (the shipped one is in models/)."
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        available = ort.get_available_providers()
+        providers = ["CPUExecutionProvider"]
+        if use_gpu and "CUDAExecutionProvider" in available:
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises several unrelated types for bad files
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelContractError(
+                f"{path} is not a loadable ONNX model ({first[:200]}). Use a file written by "
+                "'streamser export', or re-download/re-train the model."
+            ) from None
+        spec = parse_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+        cls._check_graph(session, spec, path)
+        provider = session.get_providers()[0]
+        log.info("model %s (%s) on %s", path.name, spec.model_version, provider)
+        return cls(session, spec, path, provider)
+
+    @staticmethod
+    def _check_graph(session: object, spec: ModelSpec, path: Path) -> None:
+        inputs = session.get_inputs()  # type: ignore[attr-defined]
+        outputs = {o.name: o for o in session.get_outputs()}  # type: ignore[attr-defined]
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+            got = [(i.name, i.shape) for i in inputs]
+            raise ModelContractError(
+                f"{path}: inputs are {got}; a streamser model takes exactly one input "
+                f"'{INPUT_NAME}' float32 [batch, samples]."
+            )
+        waveform = inputs[0]
+        if waveform.type != "tensor(float)" or len(waveform.shape) != 2:
+            raise ModelContractError(
+                f"{path}: input '{INPUT_NAME}' is {waveform.type} {waveform.shape}; it must be "
+                "tensor(float) with shape [batch, samples]."
+            )
+        if PROBS_OUTPUT not in outputs:
+            raise ModelContractError(
+                f"{path}: outputs are {sorted(outputs)}; '{PROBS_OUTPUT}' [batch, n_labels] "
+                "is required."
+            )
+        n = outputs[PROBS_OUTPUT].shape[-1]
+        if isinstance(n, int) and n != len(spec.labels):
+            raise ModelContractError(
+                f"{path}: '{PROBS_OUTPUT}' has {n} columns but metadata lists "
+                f"{len(spec.labels)} labels {list(spec.labels)}; they must match."
+            )
+
+    def predict(self, waveforms: np.ndarray) -> Prediction:
+        """Classify a batch of 16 kHz windows: ``waveforms`` float32 [batch, samples].
+
+        Called on the inference thread. Raises ValueError for a wrongly shaped array (a bug).
+        """
+        if waveforms.ndim != 2:
+            raise ValueError(f"waveforms must be [batch, samples], got shape {waveforms.shape}")
+        batch = np.ascontiguousarray(waveforms, dtype=np.float32)
+        result = self._session.run(self._outputs, {INPUT_NAME: batch})  # type: ignore[attr-defined]
+        probs = np.asarray(result[0], dtype=np.float32)
+        if probs.shape != (len(batch), len(self.spec.labels)):
+            raise ModelContractError(
+                f"{self.path}: '{PROBS_OUTPUT}' came back with shape {probs.shape}; expected "
+                f"({len(batch)}, {len(self.spec.labels)})."
+            )
+        embedding = np.asarray(result[1], dtype=np.float32) if len(result) > 1 else None
+        return Prediction(probs, embedding)

@@ -1,0 +1,116 @@
+"""Log-mel front end that lives inside the exported ONNX graph (training and serving share it).
+
+The STFT is a ``Conv1d`` whose fixed kernels are the windowed DFT basis (cos and sin), which
+exports to plain ONNX ``Conv`` and runs faster than the ONNX STFT op (ENV-NOTES). The output is
+level-invariant by construction:
+
+1. ``log`` of the mel power: a gain ``g`` adds the constant ``2*ln(g)`` to every bin;
+2. a floor *relative to the window's own maximum* (``top_db`` below it), so digital silence and
+   zero padding land at the same place whatever the gain;
+3. per-window standardisation (subtract the mean, divide by the standard deviation over all
+   mel bins and frames), which removes that constant exactly.
+
+So the same clip at -35 and -15 dBFS gives the same features up to float rounding, and the model
+cannot read loudness as emotion. Spectral shape and dynamics inside the window are kept.
+
+Units: waveforms are float32 samples at :data:`SAMPLE_RATE` Hz in [-1, 1]; ``n_fft``,
+``win_length`` and ``hop_length`` are in samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["SAMPLE_RATE", "FrontEndConfig", "LogMel", "mel_filterbank"]
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    """Log-mel parameters. Lengths in samples at 16 kHz; frequencies in Hz; ``top_db`` in dB."""
+
+    n_fft: int = 512
+    win_length: int = 512
+    hop_length: int = 256
+    n_mels: int = 64
+    f_min: float = 50.0
+    f_max: float = 8000.0
+    top_db: float = 80.0
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames produced for ``n_samples`` input samples (no centre padding)."""
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def mel_filterbank(cfg: FrontEndConfig, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Triangular HTK-scale mel filters, shape ``[n_fft // 2 + 1, n_mels]``, area-normalised."""
+    n_bins = cfg.n_fft // 2 + 1
+    freqs = np.linspace(0.0, sample_rate / 2.0, n_bins)
+    edges = _mel_to_hz(
+        np.linspace(_hz_to_mel(np.array(cfg.f_min)), _hz_to_mel(np.array(cfg.f_max)), cfg.n_mels + 2)
+    )
+    fb = np.zeros((n_bins, cfg.n_mels), dtype=np.float64)
+    for m in range(cfg.n_mels):
+        lo, centre, hi = edges[m], edges[m + 1], edges[m + 2]
+        rising = (freqs - lo) / max(centre - lo, 1e-9)
+        falling = (hi - freqs) / max(hi - centre, 1e-9)
+        fb[:, m] = np.clip(np.minimum(rising, falling), 0.0, None)
+        fb[:, m] *= 2.0 / max(hi - lo, 1e-9)  # Slaney-style area normalisation
+    return fb.astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """``[batch, samples]`` waveform -> ``[batch, 1, n_mels, frames]`` standardised log-mel.
+
+    Inputs shorter than ``n_fft`` samples are invalid (the caller pads windows to the model's
+    ``window_s``). Works on any batch size and length, and exports to ONNX with both dynamic.
+    """
+
+    def __init__(self, cfg: FrontEndConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or FrontEndConfig()
+        c = self.cfg
+        n_bins = c.n_fft // 2 + 1
+        window = np.zeros(c.n_fft, dtype=np.float64)
+        offset = (c.n_fft - c.win_length) // 2
+        window[offset : offset + c.win_length] = np.hanning(c.win_length + 1)[:-1]
+        t = np.arange(c.n_fft)
+        k = np.arange(n_bins)[:, None]
+        angle = 2.0 * math.pi * k * t / c.n_fft
+        kernels = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window], axis=0)
+        self.register_buffer(
+            "dft", torch.from_numpy(kernels.astype(np.float32)).unsqueeze(1), persistent=False
+        )
+        self.register_buffer("melfb", torch.from_numpy(mel_filterbank(c).T.copy()), persistent=False)
+        self.n_bins = n_bins
+        self.floor_nat = c.top_db / 10.0 * math.log(10.0)  # top_db expressed in ln(power)
+
+    def power_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Mel power ``[batch, n_mels, frames]`` (no log, no normalisation)."""
+        spec = nn.functional.conv1d(waveform.unsqueeze(1), self.dft, stride=self.cfg.hop_length)
+        real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
+        power = real * real + imag * imag
+        return torch.matmul(self.melfb, power)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        logmel = torch.log(self.power_mel(waveform) + 1e-12)
+        peak = torch.amax(logmel, dim=(1, 2), keepdim=True)
+        logmel = torch.maximum(logmel, peak - self.floor_nat)
+        mean = logmel.mean(dim=(1, 2), keepdim=True)
+        centred = logmel - mean
+        std = torch.sqrt((centred * centred).mean(dim=(1, 2), keepdim=True) + 1e-5)
+        return (centred / std).unsqueeze(1)

@@ -1,0 +1,259 @@
+"""Architectures: a compact FaceNet (Inception-ResNet-v1) and a ResNet with statistics pooling.
+
+Both take a standardised log-mel ``[batch, 1, n_mels, frames]`` (any number of frames >= ~32)
+and return an L2-normalised embedding ``[batch, emb_dim]``. :class:`SERModel` puts the front end,
+a backbone and a classifier head together: ``waveform [batch, samples] -> (logits, embedding)``.
+
+The FaceNet backbone follows Szegedy et al. (2017) Inception-ResNet-v1 as used by FaceNet
+(Schroff et al. 2015, davidsandberg/facenet): stem, 5x block35, reduction-A, 10x block17,
+reduction-B, 5x block8, global average pooling, bottleneck; channel counts scaled by ``width``
+and the 1-channel spectrogram replacing the RGB face. The head is a linear layer on the
+*normalised* embedding scaled by ``scale`` (NormFace), so the embedding alone determines the class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from streamser.training.frontend import FrontEndConfig, LogMel
+
+__all__ = ["FaceNetSmall", "ModelConfig", "ResNetStats", "SERModel", "build_model"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture choice. ``arch`` is ``"facenet"`` or ``"resnet"``."""
+
+    arch: str = "facenet"
+    width: float = 0.25
+    emb_dim: int = 128
+    dropout: float = 0.2
+    scale: float = 16.0
+    blocks: tuple[int, int, int] = (5, 10, 5)
+
+
+def _ch(n: int, width: float) -> int:
+    return max(8, round(n * width))
+
+
+class ConvBN(nn.Sequential):
+    """Conv2d + BatchNorm + ReLU with 'same'-style padding for odd kernels."""
+
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int | tuple[int, int],
+        stride: int = 1,
+        relu: bool = True,
+    ) -> None:
+        k = (kernel, kernel) if isinstance(kernel, int) else kernel
+        pad = (k[0] // 2, k[1] // 2)
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=False),
+            nn.BatchNorm2d(cout, eps=1e-3),
+        ]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class Block35(nn.Module):
+    """Inception-ResNet-A (35x35 grid in the image version)."""
+
+    def __init__(self, c: int, w: float, scale: float = 0.17) -> None:
+        super().__init__()
+        b = _ch(32, w)
+        self.b0 = ConvBN(c, b, 1)
+        self.b1 = nn.Sequential(ConvBN(c, b, 1), ConvBN(b, b, 3))
+        self.b2 = nn.Sequential(ConvBN(c, b, 1), ConvBN(b, b, 3), ConvBN(b, b, 3))
+        self.up = nn.Conv2d(3 * b, c, 1)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mixed = torch.cat([self.b0(x), self.b1(x), self.b2(x)], dim=1)
+        return F.relu(x + self.scale * self.up(mixed))
+
+
+class Block17(nn.Module):
+    """Inception-ResNet-B with factorised 1x7 / 7x1 convolutions."""
+
+    def __init__(self, c: int, w: float, scale: float = 0.10) -> None:
+        super().__init__()
+        b = _ch(128, w)
+        self.b0 = ConvBN(c, b, 1)
+        self.b1 = nn.Sequential(ConvBN(c, b, 1), ConvBN(b, b, (1, 7)), ConvBN(b, b, (7, 1)))
+        self.up = nn.Conv2d(2 * b, c, 1)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mixed = torch.cat([self.b0(x), self.b1(x)], dim=1)
+        return F.relu(x + self.scale * self.up(mixed))
+
+
+class Block8(nn.Module):
+    """Inception-ResNet-C with 1x3 / 3x1 convolutions."""
+
+    def __init__(self, c: int, w: float, scale: float = 0.20, relu: bool = True) -> None:
+        super().__init__()
+        b = _ch(192, w)
+        self.b0 = ConvBN(c, b, 1)
+        self.b1 = nn.Sequential(ConvBN(c, b, 1), ConvBN(b, b, (1, 3)), ConvBN(b, b, (3, 1)))
+        self.up = nn.Conv2d(2 * b, c, 1)
+        self.scale = scale
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x + self.scale * self.up(torch.cat([self.b0(x), self.b1(x)], dim=1))
+        return F.relu(out) if self.relu else out
+
+
+class ReductionA(nn.Module):
+    def __init__(self, c: int, w: float) -> None:
+        super().__init__()
+        self.b0 = ConvBN(c, _ch(384, w), 3, stride=2)
+        m = _ch(192, w)
+        self.b1 = nn.Sequential(ConvBN(c, m, 1), ConvBN(m, m, 3), ConvBN(m, _ch(256, w), 3, 2))
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.out_channels = _ch(384, w) + _ch(256, w) + c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.b0(x), self.b1(x), self.pool(x)], dim=1)
+
+
+class ReductionB(nn.Module):
+    def __init__(self, c: int, w: float) -> None:
+        super().__init__()
+        m = _ch(256, w)
+        self.b0 = nn.Sequential(ConvBN(c, m, 1), ConvBN(m, _ch(384, w), 3, 2))
+        self.b1 = nn.Sequential(ConvBN(c, m, 1), ConvBN(m, m, 3, 2))
+        self.b2 = nn.Sequential(ConvBN(c, m, 1), ConvBN(m, m, 3), ConvBN(m, m, 3, 2))
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.out_channels = _ch(384, w) + 2 * m + c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.b0(x), self.b1(x), self.b2(x), self.pool(x)], dim=1)
+
+
+class FaceNetSmall(nn.Module):
+    """Inception-ResNet-v1 for 1-channel spectrograms; ``forward`` returns the raw bottleneck."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        self.stem = nn.Sequential(
+            ConvBN(1, _ch(32, w), 3, stride=2),
+            ConvBN(_ch(32, w), _ch(32, w), 3),
+            ConvBN(_ch(32, w), _ch(64, w), 3),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            ConvBN(_ch(64, w), _ch(80, w), 1),
+            ConvBN(_ch(80, w), _ch(192, w), 3),
+            ConvBN(_ch(192, w), _ch(256, w), 3, stride=2),
+        )
+        c = _ch(256, w)
+        n35, n17, n8 = cfg.blocks
+        self.repeat1 = nn.Sequential(*[Block35(c, w) for _ in range(n35)])
+        self.red_a = ReductionA(c, w)
+        c = self.red_a.out_channels
+        self.repeat2 = nn.Sequential(*[Block17(c, w) for _ in range(n17)])
+        self.red_b = ReductionB(c, w)
+        c = self.red_b.out_channels
+        self.repeat3 = nn.Sequential(
+            *[Block8(c, w) for _ in range(n8 - 1)], Block8(c, w, scale=1.0, relu=False)
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.bottleneck = nn.Linear(c, cfg.emb_dim, bias=False)
+        self.bn = nn.BatchNorm1d(cfg.emb_dim, eps=1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = self.repeat3(self.red_b(self.repeat2(self.red_a(self.repeat1(x)))))
+        x = x.mean(dim=(2, 3))
+        return self.bn(self.bottleneck(self.dropout(x)))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.c1 = ConvBN(cin, cout, 3, stride=stride)
+        self.c2 = ConvBN(cout, cout, 3, relu=False)
+        self.short: nn.Module = (
+            ConvBN(cin, cout, 1, stride=stride, relu=False)
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.c2(self.c1(x)) + self.short(x))
+
+
+class ResNetStats(nn.Module):
+    """ResNet-18 layout (2-2-2-2 basic blocks), stride-2 stem, mean+std pooling over time.
+
+    Channel widths are ``64 * width`` ... ``512 * width``. Frequency is folded into channels
+    before pooling, so the statistics keep the spectral layout; any number of frames works.
+    """
+
+    def __init__(self, cfg: ModelConfig, n_mels: int = 64) -> None:
+        super().__init__()
+        widths = [_ch(64 * 2**i, cfg.width) for i in range(4)]
+        self.stem = ConvBN(1, widths[0], 3, stride=2)
+        layers: list[nn.Module] = []
+        cin = widths[0]
+        for i, cout in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        freq = n_mels
+        for _ in range(4):  # stem + 3 strided stages, each ceil-halving the mel axis
+            freq = (freq + 1) // 2
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.bottleneck = nn.Linear(2 * cin * freq, cfg.emb_dim, bias=False)
+        self.bn = nn.BatchNorm1d(cfg.emb_dim, eps=1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(self.stem(x))
+        x = x.flatten(1, 2)  # [batch, channels * freq, frames]
+        mean = x.mean(dim=2)
+        std = torch.sqrt(((x - mean.unsqueeze(2)) ** 2).mean(dim=2) + 1e-5)
+        return self.bn(self.bottleneck(self.dropout(torch.cat([mean, std], dim=1))))
+
+
+class SERModel(nn.Module):
+    """Front end + backbone + head. ``forward(waveform) -> (logits, embedding)``.
+
+    ``waveform`` is ``[batch, samples]`` float32 at 16 kHz; ``embedding`` is L2-normalised.
+    :meth:`forward_features` lets training insert SpecAugment between front end and backbone.
+    """
+
+    def __init__(
+        self, n_classes: int, cfg: ModelConfig, frontend: FrontEndConfig | None = None
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.frontend = LogMel(frontend)
+        if cfg.arch == "facenet":
+            self.backbone: nn.Module = FaceNetSmall(cfg)
+        elif cfg.arch == "resnet":
+            self.backbone = ResNetStats(cfg, self.frontend.cfg.n_mels)
+        else:
+            raise ValueError(f"unknown arch {cfg.arch!r}; use 'facenet' or 'resnet'")
+        self.head = nn.Linear(cfg.emb_dim, n_classes)
+
+    def forward_features(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-mel ``[batch, 1, n_mels, frames]`` -> (logits, L2-normalised embedding)."""
+        emb = F.normalize(self.backbone(feats), dim=1)
+        return self.head(emb * self.cfg.scale), emb
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_features(self.frontend(waveform))
+
+
+def build_model(n_classes: int, cfg: ModelConfig) -> SERModel:
+    """Construct a :class:`SERModel` with the default front end."""
+    return SERModel(n_classes, cfg)

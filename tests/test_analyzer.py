@@ -1,0 +1,89 @@
+"""Analyzer: chunk-size invariance, voice gating, smoothing, audio clock, live hop changes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from conftest import speechlike
+from streamser.analyzer import Analyzer, AnalyzerConfig
+from streamser.errors import ConfigError
+from streamser.frames import AudioBlock, Frame
+from streamser.model import ModelRunner
+from streamser.smoothing import EmaSmoother
+
+
+def run(runner: ModelRunner, audio: np.ndarray, block: int, **cfg: float) -> list[Frame]:
+    analyzer = Analyzer(runner.predict, runner.spec, AnalyzerConfig(**cfg))  # type: ignore[arg-type]
+    frames: list[Frame] = []
+    for i in range(0, len(audio), block):
+        frames += analyzer.push(AudioBlock(i, audio[i : i + block], arrival=0.0))
+    return frames + analyzer.flush()
+
+
+def comparable(frame: Frame) -> dict[str, object]:
+    d = asdict(frame)
+    del d["wall_time"], d["latency_ms"]
+    return d
+
+
+def test_same_audio_in_256_or_4096_sample_blocks_gives_identical_frames(
+    tiny_runner: ModelRunner, speech: np.ndarray
+) -> None:
+    """Chunking never changes the frames (STYLE rule 7)."""
+    small = run(tiny_runner, speech, 256)
+    large = run(tiny_runner, speech, 4096)
+    assert len(small) == len(large) == 6 * 4 + 0  # hop 0.25 s over 6 s, no tail
+    assert [comparable(f) for f in small] == [comparable(f) for f in large]
+
+
+def test_frames_carry_audio_clock_times(tiny_runner: ModelRunner, speech: np.ndarray) -> None:
+    """Start/end come from sample counts: window 1.0 s, hop 0.25 s, clipped at stream start."""
+    frames = run(tiny_runner, speech, 1000)
+    assert [f.seq for f in frames] == list(range(1, len(frames) + 1))
+    assert frames[0].start_s == 0.0 and frames[0].end_s == 0.25
+    assert frames[10].start_s == pytest.approx(1.75) and frames[10].end_s == pytest.approx(2.75)
+
+
+def test_silence_is_marked_unvoiced_and_speech_voiced(tiny_runner: ModelRunner) -> None:
+    """Silent windows carry no emotion label; speech windows do."""
+    audio = np.concatenate([np.zeros(32_000, np.float32), speechlike(3.0)])
+    frames = run(tiny_runner, audio, 512)
+    silent = [f for f in frames if f.end_s <= 2.0]
+    speaking = [f for f in frames if f.start_s >= 2.25]
+    assert silent and all(not f.voiced and f.top_label is None for f in silent)
+    assert speaking and all(f.voiced and f.top_label is not None for f in speaking)
+
+
+def test_gain_changes_reach_the_model(tiny_runner: ModelRunner, speech: np.ndarray) -> None:
+    """Different audio gives different probabilities (the pipeline is not a constant)."""
+    quiet = run(tiny_runner, speech * 0.05, 4096)[-1]
+    loud = run(tiny_runner, speech, 4096)[-1]
+    assert quiet.top_label != loud.top_label or quiet.probs != loud.probs
+    assert loud.level_dbfs > quiet.level_dbfs + 20
+
+
+def test_live_hop_change_and_bad_values(tiny_runner: ModelRunner, speech: np.ndarray) -> None:
+    """set_hop applies from the next window; out-of-range values are ConfigErrors."""
+    analyzer = Analyzer(tiny_runner.predict, tiny_runner.spec)
+    frames = analyzer.push(AudioBlock(0, speech[:16_000], 0.0))
+    analyzer.set_hop(0.5)
+    frames += analyzer.push(AudioBlock(16_000, speech[16_000:32_000], 0.0))
+    assert [f.end_s for f in frames] == [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
+    with pytest.raises(ConfigError, match="allowed is 0.05 to 2.0 s"):
+        analyzer.set_hop(0.0)
+    with pytest.raises(ConfigError, match="smoothing"):
+        analyzer.set_smoothing(-1)
+
+
+def test_ema_time_constant_and_unvoiced_hold() -> None:
+    """After one time constant a step is ~63 % through; unvoiced windows hold the estimate."""
+    ema = EmaSmoother(2, tau_s=1.0)
+    ema.update(np.array([1.0, 0.0]), 0.5, voiced=True)
+    state = ema.update(np.array([0.0, 1.0]), 1.0, voiced=True)
+    assert state[1] == pytest.approx(1 - np.exp(-1), rel=1e-6)
+    held = ema.update(np.array([1.0, 0.0]), 0.5, voiced=False)
+    np.testing.assert_array_equal(held, state)
+    assert EmaSmoother(2, 0.0).update(np.array([0.3, 0.7]), 0.5, True).tolist() == [0.3, 0.7]
