@@ -382,7 +382,8 @@ def scan_manifest(csv_path: Path, corpus: str | None = None) -> CorpusScan:
         if missing:
             raise ConfigError(
                 f"manifest {str(csv_path)!r} lacks column(s) {', '.join(missing)} (has: "
-                f"{', '.join(fields) or 'nothing'}). The header must be path,label,speaker[,corpus]."
+                f"{', '.join(fields) or 'nothing'}). "
+                "The header must be path,label,speaker[,corpus]."
             )
         for line, raw_row in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in raw_row.items()}

@@ -2,14 +2,14 @@
 
 - :func:`speaker_folds` — k folds over the speakers of any utterance list (seeded, balanced by
   utterance count).
-- :func:`ravdess_folds` — the fixed RAVDESS protocol: 5 folds of 4 actors (01–04, 05–08, …,
-  17–20). Utterances of other corpora (e.g. TESS added as extra training data) always fall on the
+- :func:`ravdess_folds` — the fixed RAVDESS protocol: 5 folds of 4 actors (01-04, 05-08, ...,
+  17-20). Utterances of other corpora (e.g. TESS added as extra training data) always fall on the
   training side.
 - :func:`check_speaker_independent` — raises :class:`SpeakerLeakError` if a speaker is on both
   sides; :meth:`Fold.split` calls it every time.
 
 RAVDESS actors 19 and 20 are the demo voices of the shipped model (:data:`DEMO_SPEAKERS`): the
-cross-validation uses all of 01–20, the final model's training must exclude them.
+cross-validation uses all of 01-20, the final model's training must exclude them.
 Pure functions; safe from any thread.
 """
 
@@ -36,7 +36,7 @@ __all__ = [
 #: RAVDESS actors whose clips are the bundled demo audio: never train the shipped model on them.
 DEMO_SPEAKERS: frozenset[str] = frozenset({"ravdess:19", "ravdess:20"})
 
-#: Actors of the 5-fold RAVDESS protocol (21–24 are withheld from this project).
+#: Actors of the 5-fold RAVDESS protocol (21-24 are withheld from this project).
 RAVDESS_CV_ACTORS: tuple[str, ...] = tuple(f"ravdess:{actor:02d}" for actor in range(1, 21))
 
 
@@ -111,7 +111,7 @@ def speaker_folds(utterances: Sequence[Utterance], k: int, seed: int = 0) -> lis
 
 
 def ravdess_folds() -> list[Fold]:
-    """The fixed RAVDESS protocol: fold i tests actors 4i+1 … 4i+4 (01–04, …, 17–20)."""
+    """The fixed RAVDESS protocol: fold i tests actors 4i+1 ... 4i+4 (01-04, ..., 17-20)."""
     return [
         Fold(index, frozenset(RAVDESS_CV_ACTORS[4 * index : 4 * index + 4])) for index in range(5)
     ]

@@ -1,6 +1,6 @@
 """Evaluation metrics (numpy only; matplotlib is imported lazily by :func:`save_confusion_png`).
 
-Class labels are integer indices ``0 … n_classes-1`` into a label list.
+Class labels are integer indices ``0 .. n_classes-1`` into a label list.
 
 - UA, *unweighted accuracy*: mean per-class recall over the classes present in ``y_true``
   (a class absent from the test set has no recall and is not averaged in).

@@ -72,5 +72,5 @@ def test_unreadable_file_raises(tmp_path: Path) -> None:
     """A file that is not audio raises AudioSourceError naming the file."""
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
-    with pytest.raises(AudioSourceError, match="bad.wav"):
+    with pytest.raises(AudioSourceError, match=r"bad\.wav"):
         load_audio(bad, cache=False)

@@ -107,7 +107,9 @@ def test_cremad(tmp_path: Path) -> None:
     assert scan.n_skipped == 2
 
 
-def test_emodb_boredom_skipped_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_emodb_boredom_skipped_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """EMO-DB: German letters map to canonical labels; boredom (L) is skipped, counted, logged."""
     names = {
         "03a01Wa.wav": "angry",

@@ -26,9 +26,9 @@ def _utts(speakers: dict[str, int]) -> list[Utterance]:
 
 
 def test_ravdess_protocol_is_fixed() -> None:
-    """Five folds of four consecutive actors covering 01–20 exactly once."""
+    """Five folds of four consecutive actors covering 01-20 exactly once."""
     folds = ravdess_folds()
-    assert [sorted(f.test_speakers) for f in folds][0] == [
+    assert sorted(folds[0].test_speakers) == [
         "ravdess:01",
         "ravdess:02",
         "ravdess:03",
