@@ -62,8 +62,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Lower-case file extensions (with the dot) that libsndfile can decode on this machine.
+#: Headerless ``.raw`` is left out: it cannot be decoded without being told its format.
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
-    {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga", ".opus"}
+    ({f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga", ".opus"}) - {".raw"}
 )
 
 #: Environment variable naming the folder that holds one sub-folder per corpus.
