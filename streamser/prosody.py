@@ -4,7 +4,7 @@ The prosody cues people use to judge emotion — how high the voice is and how l
 16 kHz mono audio in blocks of any size:
 
 - pitch (fundamental frequency, Hz) with YIN (de Cheveigné & Kawahara 2002): the cumulative mean
-  normalised difference function, its first dip under a threshold inside 60–400 Hz, refined by
+  normalised difference function, its first dip under a threshold inside 60-400 Hz, refined by
   parabolic interpolation; ``NaN`` where the frame is unvoiced or silent;
 - energy as the RMS level of the same 25 ms integration window, in dBFS (a full-scale sine reads
   about -3 dBFS).
@@ -38,7 +38,7 @@ class ProsodyConfig:
     """Samples between analysis frames (20 ms: 50 values per second)."""
     window: int = 400
     """YIN integration window and energy window (25 ms)."""
-    threshold: float = 0.15
+    threshold: float = 0.2
     """YIN threshold on the normalised difference; lower is stricter about voicing."""
     silence_dbfs: float = -50.0
     """Frames quieter than this have no pitch."""

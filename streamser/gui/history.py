@@ -86,18 +86,19 @@ class Ring:
         """The newest row (NaN row when empty)."""
         if self._count == 0:
             return self._data[0] * math.nan
-        return self._data[self._pos + self.capacity - 1]  # type: ignore[no-any-return]
+        row: np.ndarray | float = self._data[self._pos + self.capacity - 1]
+        return row
 
 
 @dataclass(frozen=True)
 class HistoryConfig:
     """How much the dashboard keeps. Seconds of audio clock; counts are upper bounds."""
 
-    trajectory_s: float = 60.0
-    max_frames: int = 1200
-    """Frames kept for the trajectories (60 s at the smallest hop of 0.05 s)."""
+    trajectory_s: float = 30.0
+    max_frames: int = 2400
+    """Frames kept for the trajectories (120 s at the smallest hop of 0.05 s)."""
     trail_s: float = 4.0
-    """Length of the arousal–valence trail."""
+    """Length of the arousal-valence trail."""
     strip_s: float = 8.0
     """Length of the waveform and prosody strips."""
     envelope_hop: int = 160

@@ -1,7 +1,7 @@
 """The dashboard's dark theme and its one label -> colour map.
 
 Every widget that shows a label takes its colour from :data:`LABEL_COLORS` (via
-:func:`label_color`), so "angry" is the same red in the trajectories, on the arousal–valence
+:func:`label_color`), so "angry" is the same red in the trajectories, on the arousal-valence
 plane and in the big "now" label. :func:`apply_theme` is called once, on the Qt main thread,
 before any widget exists (pyqtgraph reads its config options when a plot is created).
 """
@@ -26,6 +26,7 @@ __all__ = [
     "apply_theme",
     "label_color",
     "qcolor",
+    "quiet_plot",
 ]
 
 #: label -> hex colour; chosen to stay distinct for the common colour-vision deficiencies on a
@@ -102,3 +103,19 @@ def apply_theme(app: QApplication, scale: float = 1.0) -> None:
     font.setPointSizeF(max(size, 10.0) * scale)
     app.setFont(font)
     pg.setConfigOptions(background=BACKGROUND, foreground=FOREGROUND, antialias=True)
+
+
+def quiet_plot(item: object) -> None:
+    """A plot for watching, not exploring: no menu, buttons or mouse; axes cached as pixmaps.
+
+    Caching the axes (and the grid lines they draw) matters at 30 Hz: without it every curve
+    update replays every axis picture. ``item`` is a pyqtgraph PlotItem. Main thread.
+    """
+    from PySide6.QtWidgets import QGraphicsItem
+
+    item.setMenuEnabled(False)  # type: ignore[attr-defined]
+    item.hideButtons()  # type: ignore[attr-defined]
+    item.setMouseEnabled(x=False, y=False)  # type: ignore[attr-defined]
+    for name in ("left", "bottom", "right", "top"):
+        axis = item.getAxis(name)  # type: ignore[attr-defined]
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
