@@ -27,7 +27,7 @@ from streamser.smoothing import EmaSmoother
 from streamser.vad import VoiceActivity
 from streamser.windowing import Window, Windower
 
-__all__ = ["MAX_HOP_S", "MIN_HOP_S", "AnalyzerConfig", "Analyzer"]
+__all__ = ["MAX_HOP_S", "MIN_HOP_S", "Analyzer", "AnalyzerConfig"]
 
 MIN_HOP_S = 0.05
 MAX_HOP_S = 2.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -50,20 +50,28 @@ class BoundedQueue(Generic[T]):
     timeout; ``drain`` returns everything queued without blocking.
     """
 
-    def __init__(self, name: str, capacity: int, policy: Overflow) -> None:
+    def __init__(self, name: str, capacity: int, policy: Overflow,
+                 on_put: Callable[[], None] | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"queue {name!r}: capacity must be >= 1, got {capacity}")
         self.name = name
         self.capacity = capacity
         self.policy = policy
         self._items: deque[T] = deque()
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
         self._put = 0
         self._dropped = 0
         self._closed = False
+        self._on_put = on_put
 
     def put(self, item: T) -> bool:
-        """Offer ``item``; return False when the policy dropped an item (this or the oldest)."""
+        """Offer ``item``; return False when the policy dropped an item (this or the oldest).
+
+        Calls ``on_put`` (if given) after queueing, outside the lock: it must not block
+        (e.g. ``loop.call_soon_threadsafe``).
+        """
         with self._cond:
             self._put += 1
             kept = True
@@ -75,7 +83,27 @@ class BoundedQueue(Generic[T]):
                 self._items.popleft()
             self._items.append(item)
             self._cond.notify()
-            return kept
+        if self._on_put is not None:
+            self._on_put()
+        return kept
+
+    def put_wait(self, item: T, timeout: float) -> bool:
+        """Producer-paced put for sources that may wait (files read as fast as possible).
+
+        Waits up to ``timeout`` seconds for room; returns False (nothing queued) on timeout or
+        when the queue is closed. Never call it from an audio callback.
+        """
+        with self._cond:
+            if len(self._items) >= self.capacity and not self._closed:
+                self._not_full.wait_for(
+                    lambda: len(self._items) < self.capacity or self._closed, timeout
+                )
+            if self._closed or len(self._items) >= self.capacity:
+                return False
+            self._put += 1
+            self._items.append(item)
+            self._cond.notify()
+            return True
 
     def get(self, timeout: float | None = None) -> T | None:
         """Return the oldest item, waiting up to ``timeout`` seconds; None on timeout or close."""
@@ -83,7 +111,9 @@ class BoundedQueue(Generic[T]):
             if not self._items and not self._closed:
                 self._cond.wait(timeout)
             if self._items:
-                return self._items.popleft()
+                item = self._items.popleft()
+                self._not_full.notify()
+                return item
             return None
 
     def drain(self) -> list[T]:
@@ -91,6 +121,7 @@ class BoundedQueue(Generic[T]):
         with self._cond:
             items = list(self._items)
             self._items.clear()
+            self._not_full.notify_all()
             return items
 
     def close(self) -> None:
@@ -98,6 +129,7 @@ class BoundedQueue(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            self._not_full.notify_all()
 
     @property
     def closed(self) -> bool:
@@ -136,10 +168,18 @@ class Bus(Generic[T]):
         self._published = 0
 
     def subscribe(
-        self, name: str, capacity: int = 256, policy: Overflow = Overflow.DROP_OLDEST
+        self,
+        name: str,
+        capacity: int = 256,
+        policy: Overflow = Overflow.DROP_OLDEST,
+        on_put: Callable[[], None] | None = None,
     ) -> BoundedQueue[T]:
-        """Add a subscription and return its queue; pass it to :meth:`unsubscribe` when done."""
-        queue: BoundedQueue[T] = BoundedQueue(f"{self.name}/{name}", capacity, policy)
+        """Add a subscription and return its queue; pass it to :meth:`unsubscribe` when done.
+
+        ``on_put`` is called on the publisher's thread after each item is queued; it must not
+        block.
+        """
+        queue: BoundedQueue[T] = BoundedQueue(f"{self.name}/{name}", capacity, policy, on_put)
         with self._lock:
             self._subs[self._next_id] = queue
             self._next_id += 1

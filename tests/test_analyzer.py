@@ -6,8 +6,8 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-
 from conftest import speechlike
+
 from streamser.analyzer import Analyzer, AnalyzerConfig
 from streamser.errors import ConfigError
 from streamser.frames import AudioBlock, Frame
@@ -72,7 +72,7 @@ def test_live_hop_change_and_bad_values(tiny_runner: ModelRunner, speech: np.nda
     analyzer.set_hop(0.5)
     frames += analyzer.push(AudioBlock(16_000, speech[16_000:32_000], 0.0))
     assert [f.end_s for f in frames] == [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
-    with pytest.raises(ConfigError, match="allowed is 0.05 to 2.0 s"):
+    with pytest.raises(ConfigError, match=r"allowed is 0\.05 to 2\.0 s"):
         analyzer.set_hop(0.0)
     with pytest.raises(ConfigError, match="smoothing"):
         analyzer.set_smoothing(-1)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_model import LABELS, build_tiny_model
 
 from streamser.contract import parse_metadata
 from streamser.errors import ModelContractError
 from streamser.model import ModelRunner
-from tiny_model import LABELS, build_tiny_model
 
 
 def test_conforming_model_loads_and_predicts(tiny_runner: ModelRunner) -> None:

@@ -1,0 +1,215 @@
+"""The ``streamser`` command line: ``live``, ``analyze``, ``devices`` (+ ``train``, ``evaluate``,
+``export`` with the train extra, and ``bench``).
+
+``main(argv)`` parses, builds frozen option objects and returns an exit code, so tests call it
+directly. User errors (:class:`StreamserError`) print one line and exit 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from streamser import __version__
+from streamser.analyzer import AnalyzerConfig, check_hop, check_smoothing
+from streamser.errors import ConfigError, StreamserError
+from streamser.wsserver import ServerConfig
+
+__all__ = ["main"]
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 = any free)")
+    return int(text)
+
+
+def _add_analysis_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="ONNX model (default: the one in models/ or "
+                   "$STREAMSER_MODEL)")
+    p.add_argument("--hop", type=_positive_float, help="seconds between windows "
+                   "(default: the model's, at most 0.5)")
+    p.add_argument("--smooth", type=_positive_float, default=1.5,
+                   help="smoothing time constant in seconds, 0 = off (default 1.5)")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamser", description="Real-time speech emotion "
+                                     "recognition: live emotion trajectories from your voice.")
+    parser.add_argument("--version", action="version", version=f"streamser {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    live = sub.add_parser("live", help="analyse a microphone, file or stdin live")
+    live.add_argument("--source", default="mic", help="'mic' (default), an audio file, or '-' "
+                      "for raw signed 16-bit PCM on stdin")
+    live.add_argument("--device", help="input device index or part of its name "
+                      "(see 'streamser devices')")
+    _add_analysis_options(live)
+    live.add_argument("--no-gui", action="store_true", help="print frames to the terminal")
+    live.add_argument("--kiosk", action="store_true", help="dashboard full screen (booth mode)")
+    live.add_argument("--screenshot", type=Path, help="save a dashboard screenshot and exit")
+    live.add_argument("--seconds", type=_positive_float, help="stop after this many seconds")
+    live.add_argument("--fast", action="store_true", help="read a file as fast as possible "
+                      "instead of in real time")
+    live.add_argument("--loop", action="store_true", help="restart a file at its end")
+    live.add_argument("--rate", type=int, default=16_000, help="stdin sample rate (Hz)")
+    live.add_argument("--channels", type=int, default=1, help="stdin channel count")
+    live.add_argument("--ws-host", default="127.0.0.1", help="websocket bind address")
+    live.add_argument("--ws-port", type=_port, default=8765, help="websocket port (0 = any)")
+    live.add_argument("--no-ws", action="store_true", help="do not serve websockets")
+    live.add_argument("--token", help="require this token from websocket clients")
+    live.add_argument("--record", type=Path, help="also write frames to FILE.jsonl or FILE.csv")
+    live.add_argument("--record-audio", type=Path, help="also write the audio to FILE.wav/.flac")
+    live.add_argument("--quiet", action="store_true", help="no per-frame terminal lines")
+
+    analyze = sub.add_parser("analyze", help="write the emotion timeline of audio files")
+    analyze.add_argument("files", nargs="+", type=Path, help="WAV/FLAC/OGG files")
+    analyze.add_argument("--out", type=Path, required=True, help="frames.jsonl or frames.csv")
+    _add_analysis_options(analyze)
+
+    sub.add_parser("devices", help="list audio input devices (each once; default marked)")
+
+    try:
+        from streamser.training.commands import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    try:
+        from streamser.bench.cli import register as register_bench
+    except ImportError:
+        pass
+    else:
+        register_bench(sub)
+    return parser
+
+
+def _analyzer_config(args: argparse.Namespace) -> AnalyzerConfig:
+    """Validated analysis settings (before any device or file is opened)."""
+    if args.hop is not None:
+        check_hop(args.hop)
+    return AnalyzerConfig(hop_s=args.hop, smoothing_s=check_smoothing(args.smooth))
+
+
+def _display_available() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or \
+        sys.platform in ("win32", "darwin")
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from streamser.app import LiveOptions, run_headless
+
+    if args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: use 1 or more.")
+    options = LiveOptions(
+        source=args.source,
+        device=args.device,
+        model=args.model,
+        threads=args.threads,
+        analyzer=_analyzer_config(args),
+        realtime=not args.fast,
+        loop=args.loop,
+        stdin_rate=args.rate,
+        stdin_channels=args.channels,
+        ws=None if args.no_ws else ServerConfig(host=args.ws_host, port=args.ws_port,
+                                                 token=args.token),
+        record_frames=args.record,
+        record_audio=args.record_audio,
+        seconds=args.seconds,
+        quiet=args.quiet,
+    )
+    want_gui = not args.no_gui and (args.screenshot is not None or args.kiosk
+                                    or _display_available())
+    if want_gui:
+        try:
+            from streamser.gui.app import DashboardOptions, run_dashboard
+        except ImportError as exc:
+            print(f"streamser: dashboard unavailable ({exc}); running in the terminal",
+                  file=sys.stderr)
+        else:
+            return run_dashboard(options, DashboardOptions(
+                kiosk=args.kiosk, screenshot=args.screenshot, seconds=args.seconds))
+    return run_headless(options)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from streamser.model import ModelRunner, default_model_path
+    from streamser.offline import ProgressBar, analyze_file
+    from streamser.record import FrameRecorder
+    from streamser.sources import FileSource
+
+    config = _analyzer_config(args)
+    for path in args.files:
+        FileSource(path, realtime=False)  # refuse a bad input before writing anything
+    runner = ModelRunner.load(args.model or default_model_path(), threads=args.threads)
+    recorder = FrameRecorder(args.out)
+    total = 0
+    try:
+        for path in args.files:
+            bar = ProgressBar(path.name)
+            extra: dict[str, object] | None = {"file": str(path)} if len(args.files) > 1 else None
+            count = 0
+            for frame in analyze_file(path, runner, config, progress=bar):
+                recorder.write(frame, extra)
+                count += 1
+            bar.close()
+            total += count
+            print(f"streamser: {path}: {count} frames", file=sys.stderr)
+    finally:
+        recorder.close()
+    print(f"streamser: wrote {total} frames to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from streamser.devices import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no audio input devices found", file=sys.stderr)
+        return 1
+    for device in devices:
+        print(device.describe())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 runtime failure, 2 user error)."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="streamser: %(levelname)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    handlers = {"live": _cmd_live, "analyze": _cmd_analyze, "devices": _cmd_devices}
+    try:
+        handler = handlers.get(args.command) or args.handler
+        return int(handler(args))
+    except StreamserError as exc:
+        print(f"streamser: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The live engine: a source's thread feeds a bounded capture queue; one inference worker turns
+the audio into frames and publishes them on two fan-out buses.
+
+Threads and hand-offs::
+
+    PortAudio / reader thread --RawBlock--> capture queue (drop-oldest, counted)
+        --> "streamser-inference" thread: Conditioner -> Analyzer -> model
+                --AudioBlock--> engine.audio bus   (meters, recorders)
+                --Frame-------> engine.frames bus  (terminal, websocket, GUI, files)
+
+Nothing downstream can stall capture: every subscription is its own bounded queue. Control
+requests (hop, smoothing) from any thread go through a small queue the worker drains.
+
+Lifecycle: :meth:`Engine.start` once; :meth:`Engine.stop` from any thread, any number of times —
+it stops the source, then the worker (joined with a timeout), then closes the buses.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from streamser.analyzer import Analyzer, AnalyzerConfig, check_hop, check_smoothing
+from streamser.bus import BoundedQueue, Bus, Overflow
+from streamser.contract import ModelSpec
+from streamser.errors import StreamserError
+from streamser.frames import AudioBlock, Frame
+from streamser.model import ModelRunner
+from streamser.sources import Conditioner, RawBlock, Source
+
+__all__ = ["Engine", "EngineConfig", "EngineState", "EngineStats"]
+
+log = logging.getLogger(__name__)
+
+
+class EngineState(enum.Enum):
+    """Where the engine is in its life."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    FINISHED = "finished"  # the source ended (end of file / stdin)
+    FAILED = "failed"  # the source failed (device lost); see EngineStats.error
+    STOPPED = "stopped"  # stop() was called
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine settings: the analysis, and the capture queue's size in blocks."""
+
+    analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+    capture_blocks: int = 256
+    stall_timeout_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """A snapshot for status displays; times in seconds."""
+
+    state: str
+    source: str
+    blocks: int
+    dropped_blocks: int
+    gap_s: float
+    audio_s: float
+    frames: int
+    hop_s: float
+    smoothing_s: float
+    model_version: str
+    error: str | None
+
+
+class Engine:
+    """Run one source through one model; publish frames and audio."""
+
+    def __init__(self, runner: ModelRunner, source: Source,
+                 config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.runner = runner
+        self.source = source
+        self.spec: ModelSpec = runner.spec
+        self.frames: Bus[Frame] = Bus("frames")
+        self.audio: Bus[AudioBlock] = Bus("audio")
+        self.capture: BoundedQueue[RawBlock] = BoundedQueue(
+            "capture", self.config.capture_blocks, Overflow.DROP_OLDEST
+        )
+        self._analyzer = Analyzer(runner.predict, runner.spec, self.config.analyzer)
+        self._conditioner = Conditioner(source.rate)
+        self._controls: BoundedQueue[tuple[str, float]] = BoundedQueue(
+            "controls", 32, Overflow.DROP_OLDEST
+        )
+        self._hop_s = self._analyzer.hop_s
+        self._smoothing_s = self._analyzer.smoothing_s
+        self._state = EngineState.IDLE
+        self._error: str | None = None
+        self._frames_out = 0
+        self._stop_requested = threading.Event()
+        self.finished = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._lifecycle = threading.Lock()
+
+    # -- control (any thread) -------------------------------------------------------------
+    def start(self) -> None:
+        """Open the source and start the inference worker. Raises StreamserError on failure."""
+        with self._lifecycle:
+            if self._state is not EngineState.IDLE:
+                raise RuntimeError(f"engine already {self._state.value}; make a new one")
+            self._worker = threading.Thread(target=self._run, name="streamser-inference",
+                                            daemon=True)
+            self._state = EngineState.RUNNING
+            try:
+                self.source.start(self.capture)
+            except StreamserError:
+                self._state = EngineState.FAILED
+                self.finished.set()
+                raise
+            self._worker.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop source, then worker, then buses. Idempotent; safe from any thread."""
+        with self._lifecycle:
+            self._stop_requested.set()
+            self.source.stop()
+            worker = self._worker
+            if worker is not None and worker is not threading.current_thread():
+                worker.join(timeout)
+                if worker.is_alive():
+                    log.warning("inference worker did not stop within %.1f s", timeout)
+            if self._state is EngineState.RUNNING:
+                self._state = EngineState.STOPPED
+            self.capture.close()
+            self.frames.close()
+            self.audio.close()
+            self.finished.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the engine finished (source ended, failed, or stopped)."""
+        return self.finished.wait(timeout)
+
+    def set_hop(self, hop_s: float) -> None:
+        """Ask for a new hop in seconds; applies from the next window. Raises ConfigError."""
+        self._controls.put(("hop", check_hop(hop_s)))
+        self._hop_s = hop_s
+
+    def set_smoothing(self, tau_s: float) -> None:
+        """Ask for a new smoothing time constant in seconds. Raises ConfigError."""
+        self._controls.put(("smoothing", check_smoothing(tau_s)))
+        self._smoothing_s = tau_s
+
+    @property
+    def state(self) -> EngineState:
+        """The current state."""
+        return self._state
+
+    def stats(self) -> EngineStats:
+        """Counters for status lines (read without locks; values may be a few ms apart)."""
+        capture = self.capture.stats()
+        return EngineStats(
+            state=self._state.value,
+            source=self.source.name,
+            blocks=capture.put,
+            dropped_blocks=capture.dropped,
+            gap_s=self._analyzer.gap_samples / self.spec.sample_rate,
+            audio_s=self._analyzer.samples_seen / self.spec.sample_rate,
+            frames=self._frames_out,
+            hop_s=self._hop_s,
+            smoothing_s=self._smoothing_s,
+            model_version=self.spec.model_version,
+            error=self._error,
+        )
+
+    # -- the inference worker -------------------------------------------------------------
+    def _apply_controls(self) -> None:
+        for name, value in self._controls.drain():
+            if name == "hop":
+                self._analyzer.set_hop(value)
+            else:
+                self._analyzer.set_smoothing(value)
+
+    def _publish(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            self.frames.publish(frame)
+            self._frames_out += 1
+
+    def _run(self) -> None:
+        """Body of the "streamser-inference" thread."""
+        last_block = time.monotonic()
+        try:
+            while not self._stop_requested.is_set():
+                raw = self.capture.get(timeout=0.1)
+                self._apply_controls()
+                if raw is None:
+                    if self.source.finished.is_set() and len(self.capture) == 0:
+                        break
+                    if (self.source.realtime
+                            and time.monotonic() - last_block > self.config.stall_timeout_s):
+                        self._error = (f"{self.source.name}: no audio for "
+                                       f"{self.config.stall_timeout_s:.0f} s (device stalled?)")
+                        last_block = time.monotonic()
+                        log.warning(self._error)
+                    continue
+                last_block = raw.arrival or time.monotonic()
+                block = self._conditioner.process(raw)
+                if len(block.samples):
+                    self.audio.publish(block)
+                    self._publish(self._analyzer.push(block))
+            if not self._stop_requested.is_set():
+                tail = self._conditioner.flush(time.monotonic())
+                if len(tail.samples):
+                    self.audio.publish(tail)
+                    self._publish(self._analyzer.push(tail))
+                self._publish(self._analyzer.flush())
+        except Exception as exc:  # a bug: report it instead of dying silently
+            log.exception("inference worker failed")
+            self._error = f"inference failed: {exc}"
+            self._state = EngineState.FAILED
+        else:
+            if self._stop_requested.is_set():
+                self._state = EngineState.STOPPED
+            elif self.source.error is not None:
+                self._error = str(self.source.error)
+                self._state = EngineState.FAILED
+            else:
+                self._state = EngineState.FINISHED
+        finally:
+            self.frames.close()
+            self.audio.close()
+            self.finished.set()

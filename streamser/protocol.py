@@ -1,0 +1,133 @@
+"""The websocket wire format, version ``SCHEMA_VERSION`` (sans-I/O: builds and parses JSON text).
+
+Server to client (every message has ``type`` and ``schema``):
+
+- ``hello`` — first message: ``session``, ``server``, ``model_version``, ``labels``,
+  ``window_s``, ``hop_s``, ``sample_rate``, ``source``.
+- ``frame`` — one per analysis window: the fields of :meth:`streamser.frames.Frame.to_dict`.
+- ``status`` — every few seconds: ``state``, ``frames``, ``dropped_blocks``, ``subscribers``,
+  ``client_dropped`` (frames this client lost because it read too slowly), ``max_rate_hz``.
+- ``subscribed`` — reply to ``subscribe`` with the rate in force.
+- ``pong`` — reply to ``ping``, echoing its ``id``.
+- ``error`` — ``code`` and ``message`` (a human sentence); the connection stays open.
+
+Client to server: ``{"type": "subscribe", "max_rate_hz": 2}`` (0 or absent = every frame),
+``{"type": "ping", "id": 7}``. Anything else gets an ``error``; a message over the size limit
+closes the connection with code 1009.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from streamser.frames import SCHEMA_VERSION, Frame
+
+__all__ = [
+    "ClientMessage",
+    "ProtocolError",
+    "SessionInfo",
+    "error_message",
+    "frame_message",
+    "hello_message",
+    "parse_client_message",
+]
+
+MAX_RATE_HZ = 100.0
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What a ``hello`` tells subscribers about the stream (times in seconds)."""
+
+    session: str
+    server: str
+    model_version: str
+    labels: tuple[str, ...]
+    window_s: float
+    hop_s: float
+    sample_rate: int
+    source: str
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A valid client request: ``type`` is ``subscribe`` or ``ping``."""
+
+    type: str
+    max_rate_hz: float = 0.0
+    id: object = None
+
+
+class ProtocolError(Exception):
+    """A client message that breaks the protocol; ``code`` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _dump(body: dict[str, object]) -> str:
+    return json.dumps(body, separators=(",", ":"), allow_nan=False)
+
+
+def hello_message(info: SessionInfo) -> str:
+    """The ``hello`` text."""
+    return _dump({
+        "type": "hello", "schema": SCHEMA_VERSION, "session": info.session,
+        "server": info.server, "model_version": info.model_version, "labels": list(info.labels),
+        "window_s": info.window_s, "hop_s": info.hop_s, "sample_rate": info.sample_rate,
+        "source": info.source,
+    })
+
+
+def frame_message(frame: Frame) -> str:
+    """The ``frame`` text (encoded once per frame, shared by every subscriber)."""
+    return _dump({"type": "frame", "schema": SCHEMA_VERSION, **frame.to_dict()})
+
+
+def status_message(**fields: object) -> str:
+    """A ``status`` text with the given fields."""
+    return _dump({"type": "status", "schema": SCHEMA_VERSION, **fields})
+
+
+def reply_message(kind: str, **fields: object) -> str:
+    """A ``subscribed`` or ``pong`` text."""
+    return _dump({"type": kind, "schema": SCHEMA_VERSION, **fields})
+
+
+def error_message(code: str, message: str) -> str:
+    """An ``error`` text."""
+    return _dump({"type": "error", "schema": SCHEMA_VERSION, "code": code, "message": message})
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Parse one client message; raise :class:`ProtocolError` saying what is wrong."""
+    if isinstance(text, bytes):
+        raise ProtocolError("binary_not_supported",
+                            "binary messages are not accepted; send JSON text.")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(
+            "bad_json", f"message is not valid JSON ({exc.msg} at char {exc.pos}); send an "
+            'object such as {"type": "subscribe", "max_rate_hz": 2}.') from None
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        raise ProtocolError(
+            "bad_message", 'message must be a JSON object with a string "type" '
+            '("subscribe" or "ping").')
+    kind = body["type"]
+    if kind == "ping":
+        return ClientMessage("ping", id=body.get("id"))
+    if kind == "subscribe":
+        rate = body.get("max_rate_hz", 0)
+        if (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                or not math.isfinite(rate) or not 0 <= rate <= MAX_RATE_HZ):
+            raise ProtocolError(
+                "bad_rate", f"max_rate_hz is {rate!r}; allowed is a number from 0 (every "
+                f"frame) to {MAX_RATE_HZ:g}.")
+        return ClientMessage("subscribe", max_rate_hz=float(rate))
+    raise ProtocolError("unknown_type",
+                        f'unknown message type {kind!r}; allowed types are "subscribe", "ping".')
