@@ -21,7 +21,7 @@ from typing import TextIO
 from streamser.analyzer import AnalyzerConfig
 from streamser.bus import Overflow
 from streamser.engine import Engine, EngineConfig, EngineState
-from streamser.errors import AudioSourceError, StreamserError
+from streamser.errors import AudioSourceError
 from streamser.frames import Frame
 from streamser.model import ModelRunner, default_model_path
 from streamser.record import AudioRecorder, FrameRecorder
@@ -176,7 +176,3 @@ def _emit(frame: Frame, out: TextIO, rec: FrameRecorder | None, quiet: bool) -> 
     if rec is not None:
         rec.write(frame)
 
-
-def describe_error(exc: StreamserError) -> str:
-    """The one line the CLI prints for a user error."""
-    return f"streamser: error: {exc}"

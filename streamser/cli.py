@@ -136,16 +136,20 @@ def _cmd_live(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         quiet=args.quiet,
     )
-    want_gui = not args.no_gui and (args.screenshot is not None or args.kiosk
-                                    or _display_available())
+    want_gui = not args.no_gui and args.source != "-" and (
+        args.screenshot is not None or args.kiosk or _display_available())
     if want_gui:
         try:
-            from streamser.gui.app import DashboardOptions, run_dashboard
+            from streamser.gui.app import DashboardOptions
+            from streamser.gui.live import run_live_dashboard
         except ImportError as exc:
             print(f"streamser: dashboard unavailable ({exc}); running in the terminal",
                   file=sys.stderr)
         else:
-            return run_dashboard(options, DashboardOptions(
+            if args.record or args.record_audio:
+                print("streamser: --record/--record-audio apply to --no-gui; in the dashboard "
+                      "use its Record button", file=sys.stderr)
+            return run_live_dashboard(options, DashboardOptions(
                 kiosk=args.kiosk, screenshot=args.screenshot, seconds=args.seconds))
     return run_headless(options)
 
