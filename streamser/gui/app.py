@@ -68,7 +68,7 @@ def run_dashboard(engine_factory: EngineFactory, options: DashboardOptions) -> i
     0 on a normal close, 1 when the screenshot could not be written. Ctrl+C / SIGTERM close
     the window through the same ordered shutdown. Call from the main thread.
     """
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
     from streamser.gui.theme import apply_theme
@@ -77,6 +77,10 @@ def run_dashboard(engine_factory: EngineFactory, options: DashboardOptions) -> i
     assert isinstance(app, QApplication)
     app.setApplicationName("streamser")
     apply_theme(app, KIOSK_FONT_SCALE if options.kiosk else 1.0)
+    forward: list[Any] = []
+    previous_handler = qInstallMessageHandler(
+        lambda kind, context, message: _qt_message(forward, kind, context, message))
+    forward.append(previous_handler)
     window = create_window(engine_factory, options)
     if options.seconds is not None:
         QTimer.singleShot(round(options.seconds * 1000), window.finish)
@@ -96,4 +100,16 @@ def run_dashboard(engine_factory: EngineFactory, options: DashboardOptions) -> i
         window.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        qInstallMessageHandler(previous_handler)
     return int(window.exit_code)
+
+
+def _qt_message(forward: list[Any], kind: Any, context: Any, message: str) -> None:
+    """Qt's messages go to the previous handler (or stderr), minus the offscreen platform's
+    harmless note that it cannot propagate size hints."""
+    if "propagateSizeHints" in message:
+        return
+    if forward and forward[0] is not None:
+        forward[0](kind, context, message)
+    else:
+        print(f"qt: {message}", file=sys.stderr, flush=True)

@@ -86,11 +86,16 @@ class _LiveFactory:
         from streamser.engine import Engine, EngineConfig
         from streamser.wsserver import WebSocketServer, session_info
 
+        first = self.live.source
+        is_first_file = choice.path is not None and first not in ("mic", "-") and \
+            Path(first) == choice.path
         live = dataclasses.replace(
             self.live,
             source=str(choice.path) if choice.path is not None else "mic",
             device=None if choice.device is None else str(choice.device),
             loop=self.live.loop or (self.kiosk and choice.path is not None),
+            # files opened in the window always play in real time; --fast applies to its own
+            realtime=self.live.realtime if is_first_file else True,
         )
         source = open_source(live, _say)
         engine = Engine(self.runner, source, EngineConfig(analyzer=live.analyzer))

@@ -84,7 +84,7 @@ class DashboardWindow(QMainWindow):
         right.setSpacing(4)
         body.addLayout(right, 2)
         self.now = NowPanel()
-        right.addWidget(self.now, 2)
+        right.addWidget(self.now, 3 if options.kiosk else 2)
         self.meters = InputMeters()
         right.addWidget(self.meters)
         self._build_label_widgets(CANONICAL_LABELS)
@@ -106,6 +106,7 @@ class DashboardWindow(QMainWindow):
         self.controls.refresh_devices()
         if options.kiosk:
             self.controls.hide()
+            self.setCursor(Qt.CursorShape.BlankCursor)
             QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
         else:
             self.resize(*options.size)
@@ -171,6 +172,11 @@ class DashboardWindow(QMainWindow):
         """(Re)start the pipeline on ``choice``; False (with a message) when it cannot open."""
         self.set_recording(False)
         self.tick()  # take what the old engine still had queued
+        if self.options.kiosk and isinstance(choice.device, int):
+            # booth: reopen by name, the index may change when the device is plugged back
+            name = next((d.name for d in self.controls.devices() if d.index == choice.device),
+                        None)
+            choice = SourceChoice(device=name) if name else choice
         try:
             self.host.open(choice)
         except StreamserError as exc:
@@ -199,9 +205,14 @@ class DashboardWindow(QMainWindow):
         stats = engine.stats()
         self.controls.set_engine_values(float(stats.hop_s), float(stats.smoothing_s))
         choice = self.host.choice
-        if choice is not None and not choice.is_file:
-            self.controls.select_device(choice.device if isinstance(choice.device, int)
-                                        else None)
+        if choice is not None and choice.path is not None:
+            self.controls.show_file(choice.path.name)
+        elif choice is not None:
+            device = choice.device
+            if isinstance(device, str):  # a name (part) from --device
+                device = next((d.index for d in self.controls.devices()
+                               if device.lower() in d.name.lower()), None)
+            self.controls.select_device(device)
         self.update_status()
 
     def _on_device(self, index: int) -> None:
@@ -239,7 +250,9 @@ class DashboardWindow(QMainWindow):
             self.message = str(exc)
 
     def _recover(self) -> None:
+        """Kiosk: reopen a source that ended or vanished (recover timer, 1 Hz)."""
         if self.host.poll():
+            self.controls.refresh_devices()
             self._after_open()
 
     # -- recording ------------------------------------------------------------------------

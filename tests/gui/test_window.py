@@ -171,6 +171,8 @@ def test_kiosk_full_screen_no_controls_and_recovers(qtbot: Any, themed: Any,
     window.recover_timer.setInterval(50)
     qtbot.waitUntil(lambda: window.host.running, timeout=5000)
     assert len(factory.choices) == 3
+    # reopened by name: a re-plugged device may come back under another index
+    assert factory.choices[-1] == SourceChoice(device="Built-in Microphone")
     # the "device" (our file) ends: kiosk mode opens it again
     qtbot.waitUntil(lambda: len(factory.engines) >= 2, timeout=10_000)
     assert window.history.frames_seen >= 0

@@ -57,6 +57,7 @@ class ControlsBar(QWidget):
         self.device_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.device_combo.setToolTip("input device (\u2605 = system default)")
+        self.device_combo.setPlaceholderText("no input device")
         self.device_combo.activated.connect(self._on_device)
         row.addWidget(self.device_combo)
         self.refresh_button = QPushButton("\u27f3")
@@ -142,13 +143,26 @@ class ControlsBar(QWidget):
         return int(data) if data is not None else None
 
     def select_device(self, index: int | None) -> bool:
-        """Select the device with PortAudio ``index`` without emitting; False if not listed."""
+        """Select the device with PortAudio ``index`` without emitting; False if not listed.
+
+        None selects the default device (starred) when there is one.
+        """
+        if index is None:
+            index = next((d.index for d in self._devices if getattr(d, "is_default", False)),
+                         None)
         pos = self.device_combo.findData(index) if index is not None else -1
         if pos >= 0:
             self.device_combo.blockSignals(True)
             self.device_combo.setCurrentIndex(pos)
             self.device_combo.blockSignals(False)
         return pos >= 0
+
+    def show_file(self, name: str) -> None:
+        """A file is playing: no device is selected; the combo says which file."""
+        self.device_combo.blockSignals(True)
+        self.device_combo.setPlaceholderText(f"file: {name}")
+        self.device_combo.setCurrentIndex(-1)
+        self.device_combo.blockSignals(False)
 
     def _on_device(self, pos: int) -> None:
         data = self.device_combo.itemData(pos)

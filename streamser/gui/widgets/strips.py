@@ -87,6 +87,7 @@ class ProsodyStrip(pg.PlotWidget):
         self.span_s = span_s
         item = _strip_item(self, span_s, "pitch Hz")
         item.setYRange(fmin, fmax, padding=0.0)
+        item.getAxis("left").setTicks([[(hz, str(hz)) for hz in range(100, int(fmax), 100)]])
         item.setLabel("bottom", "seconds")
         self._energy_box = pg.ViewBox(enableMenu=False)
         self._energy_box.setMouseEnabled(x=False, y=False)
@@ -95,6 +96,7 @@ class ProsodyStrip(pg.PlotWidget):
         right.setStyle(showValues=True)
         right.linkToView(self._energy_box)
         right.setLabel("energy dBFS")
+        right.setTicks([[(db, f"{db:d}") for db in range(-60, 0, 20)]])
         self._energy_box.setXLink(item)
         self._energy_box.setYRange(floor_db, 0.0, padding=0.0)
         self._energy_box.setZValue(-10)
