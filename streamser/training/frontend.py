@@ -61,7 +61,9 @@ def mel_filterbank(cfg: FrontEndConfig, sample_rate: int = SAMPLE_RATE) -> np.nd
     n_bins = cfg.n_fft // 2 + 1
     freqs = np.linspace(0.0, sample_rate / 2.0, n_bins)
     edges = _mel_to_hz(
-        np.linspace(_hz_to_mel(np.array(cfg.f_min)), _hz_to_mel(np.array(cfg.f_max)), cfg.n_mels + 2)
+        np.linspace(
+            _hz_to_mel(np.array(cfg.f_min)), _hz_to_mel(np.array(cfg.f_max)), cfg.n_mels + 2
+        )
     )
     fb = np.zeros((n_bins, cfg.n_mels), dtype=np.float64)
     for m in range(cfg.n_mels):
@@ -95,7 +97,8 @@ class LogMel(nn.Module):
         self.register_buffer(
             "dft", torch.from_numpy(kernels.astype(np.float32)).unsqueeze(1), persistent=False
         )
-        self.register_buffer("melfb", torch.from_numpy(mel_filterbank(c).T.copy()), persistent=False)
+        melfb = torch.from_numpy(mel_filterbank(c).T.copy())
+        self.register_buffer("melfb", melfb, persistent=False)
         self.n_bins = n_bins
         self.floor_nat = c.top_db / 10.0 * math.log(10.0)  # top_db expressed in ln(power)
 

@@ -1,0 +1,151 @@
+"""In-memory training data: decoded clips, voiced frames, random crops and engine-like windows.
+
+Every clip is decoded once (float32 mono 16 kHz, via :mod:`streamser.training.audio_io` and its
+disk cache) and kept in memory; ~170 min of audio is ~650 MB.
+
+Two ways to cut windows, both of ``window`` samples (the model's ``window_s`` at 16 kHz):
+
+- :meth:`ClipSet.sample_batch` (training): random crops *anchored on speech*: a random voiced
+  30 ms frame is placed at a random position inside the crop, so crops may run into zeros before
+  or after the clip (as the engine's windows do at stream start) but never hold only silence.
+- :func:`engine_windows` (evaluation): the live engine's windows: window k ends at sample
+  ``k * hop`` (k = 1, 2, ...) and is left-padded with zeros before the clip start; a clip
+  shorter than one hop gets one window ending at its last sample. Windows whose voiced fraction
+  is below ``min_voiced`` are dropped (the engine gates on voice activity), unless that would
+  drop them all. The utterance score is the mean of the remaining windows' probabilities.
+
+"Voiced" here is an energy rule on 30 ms frames (480 samples): frame RMS above both -60 dBFS and
+the clip's loudest frame minus 35 dB. It is level-invariant above the -60 dBFS floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamser.training.augment import speed_crop
+from streamser.training.corpora import Utterance
+
+__all__ = ["FRAME", "ClipSet", "engine_windows", "voiced_frames"]
+
+FRAME = 480  # 30 ms at 16 kHz, as the engine's VAD
+
+
+def voiced_frames(audio: np.ndarray, rel_db: float = 35.0, floor_dbfs: float = -60.0) -> np.ndarray:
+    """Boolean per 30 ms frame (``len(audio) // FRAME`` frames): energy says speech."""
+    n = len(audio) // FRAME
+    if n == 0:
+        return np.ones(1, dtype=bool)
+    frames = audio[: n * FRAME].reshape(n, FRAME).astype(np.float64)
+    rms_db = 10.0 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+    return (rms_db > floor_dbfs) & (rms_db > rms_db.max() - rel_db)
+
+
+def engine_windows(
+    audio: np.ndarray, window: int, hop: int, min_voiced: float = 0.25
+) -> np.ndarray:
+    """``[n_windows, window]`` float32 windows of one clip, cut as the live engine does.
+
+    ``window`` and ``hop`` are in samples. See the module docstring for padding and gating.
+    """
+    n = len(audio)
+    ends = np.arange(hop, n + 1, hop) if n >= hop else np.array([n])
+    padded = np.concatenate([np.zeros(window, dtype=np.float32), audio.astype(np.float32)])
+    out = np.stack([padded[e : e + window] for e in ends])  # padded index e + window = audio e
+    voiced = voiced_frames(audio).astype(np.float64)
+    vpad = np.concatenate([np.zeros(window // FRAME), voiced])
+    frac = np.array([vpad[e // FRAME : (e + window) // FRAME].mean() for e in ends])
+    keep = frac >= min_voiced
+    return out[keep] if keep.any() else out
+
+
+@dataclass
+class ClipSet:
+    """Decoded clips with integer labels (indices into ``labels``) and their voiced frames."""
+
+    utterances: list[Utterance]
+    audio: list[np.ndarray]
+    y: np.ndarray
+    labels: tuple[str, ...]
+    voiced: list[np.ndarray]
+
+    @classmethod
+    def build(
+        cls,
+        utterances: Sequence[Utterance],
+        audio: Sequence[np.ndarray],
+        labels: Sequence[str],
+    ) -> ClipSet:
+        """Keep the utterances whose label is in ``labels`` (others are dropped)."""
+        index = {label: i for i, label in enumerate(labels)}
+        keep = [i for i, u in enumerate(utterances) if u.label in index]
+        utts = [utterances[i] for i in keep]
+        clips = [np.asarray(audio[i], dtype=np.float32) for i in keep]
+        y = np.array([index[u.label] for u in utts], dtype=np.int64)
+        return cls(utts, clips, y, tuple(labels), [np.flatnonzero(voiced_frames(a)) for a in clips])
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def sampling_weights(self, corpus_weights: dict[str, float] | None = None) -> np.ndarray:
+        """Per-clip probabilities: classes balanced within each corpus, corpora weighted.
+
+        ``corpus_weights`` maps corpus name to its share of a batch; corpora not named share
+        equally whatever weight remains (all equal when ``None``).
+        """
+        corpora = sorted({u.corpus for u in self.utterances})
+        given = dict(corpus_weights or {})
+        given = {c: w for c, w in given.items() if c in corpora}
+        rest = [c for c in corpora if c not in given]
+        left = max(0.0, 1.0 - sum(given.values()))
+        share = {**given, **{c: (left / len(rest) if rest else 0.0) for c in rest}}
+        if not given:
+            share = {c: 1.0 / len(corpora) for c in corpora}
+        w = np.zeros(len(self), dtype=np.float64)
+        for c in corpora:
+            in_c = np.array([u.corpus == c for u in self.utterances])
+            classes = np.unique(self.y[in_c])
+            for k in classes:
+                sel = in_c & (self.y == k)
+                w[sel] = share[c] / len(classes) / sel.sum()
+        return w / w.sum()
+
+    def crop(
+        self, i: int, window: int, rng: np.random.Generator, factor: float = 1.0
+    ) -> np.ndarray:
+        """A ``window``-sample crop of clip ``i`` holding speech (see module docstring)."""
+        audio = self.audio[i]
+        n_src = max(2, round(window * factor))
+        voiced = self.voiced[i]
+        if len(voiced) == 0 or len(audio) < n_src:
+            return speed_crop(audio, window, rng, factor)
+        frame = int(voiced[rng.integers(0, len(voiced))])
+        anchor = frame * FRAME + FRAME // 2
+        start = anchor - int(rng.integers(0, n_src))
+        seg = np.zeros(n_src, dtype=np.float32)
+        lo, hi = max(0, start), min(len(audio), start + n_src)
+        seg[lo - start : hi - start] = audio[lo:hi]
+        if n_src == window:
+            return seg
+        return np.interp(np.linspace(0.0, n_src - 1, window), np.arange(n_src), seg).astype(
+            np.float32
+        )
+
+    def sample_batch(
+        self,
+        size: int,
+        window: int,
+        rng: np.random.Generator,
+        weights: np.ndarray,
+        speed: tuple[float, float] = (1.0, 1.0),
+        p_speed: float = 0.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(waveforms [size, window] float32, labels [size] int64)`` drawn with ``weights``."""
+        idx = rng.choice(len(self), size=size, p=weights)
+        out = np.empty((size, window), dtype=np.float32)
+        for row, i in enumerate(idx):
+            factor = float(rng.uniform(*speed)) if rng.random() < p_speed else 1.0
+            out[row] = self.crop(int(i), window, rng, factor)
+        return out, self.y[idx]

@@ -1,0 +1,138 @@
+"""Export a trained :class:`~streamser.training.nets.SERModel` to a contract ONNX file.
+
+The graph is ``waveform [batch, samples] -> probs [batch, n_labels], embedding [batch, D]``:
+front end (Conv1d DFT log-mel, level-normalised), backbone, head, ``softmax(logits / T)`` with the
+temperature ``T`` fitted on validation folds baked in. Batch and samples are dynamic. Metadata
+follows :mod:`streamser.contract`; it is checked with :func:`streamser.contract.parse_metadata`
+after writing, so a file this function returns always loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from streamser.contract import EMBEDDING_OUTPUT, INPUT_NAME, PROBS_OUTPUT, parse_metadata
+from streamser.training.nets import SERModel
+
+__all__ = ["ExportWrapper", "export_checkpoint", "export_model"]
+
+log = logging.getLogger(__name__)
+OPSET = 17
+
+
+class ExportWrapper(nn.Module):
+    """``waveform -> (probs, embedding)`` with the temperature applied before the softmax."""
+
+    def __init__(self, model: SERModel, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.model = model
+        self.inv_t = float(1.0 / temperature)
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, emb = self.model(waveform)
+        return torch.softmax(logits * self.inv_t, dim=1), emb
+
+
+def export_model(
+    model: SERModel,
+    path: Path | str,
+    labels: tuple[str, ...],
+    metadata: Mapping[str, str],
+    temperature: float = 1.0,
+    window_samples: int = 32_000,
+) -> Path:
+    """Write ``model`` to ``path`` as ONNX (opset 17, dynamic batch and samples) with metadata.
+
+    ``metadata`` must hold the contract keys except ``labels`` (added here from ``labels``).
+    """
+    import onnx
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportWrapper(model.eval(), temperature).eval()
+    example = torch.zeros(2, window_samples)
+    example[:, ::97] = 0.01  # any non-silent input
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exporter deprecation chatter, not our warnings
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(out),
+            input_names=[INPUT_NAME],
+            output_names=[PROBS_OUTPUT, EMBEDDING_OUTPUT],
+            dynamic_axes={
+                INPUT_NAME: {0: "batch", 1: "samples"},
+                PROBS_OUTPUT: {0: "batch"},
+                EMBEDDING_OUTPUT: {0: "batch"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    proto = onnx.load(str(out))
+    meta = {**metadata, "labels": json.dumps(list(labels))}
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(out))
+    parse_metadata(meta, str(out))
+    return out
+
+
+def export_checkpoint(
+    checkpoint: Path | str,
+    output: Path | str,
+    version: str | None = None,
+    temperature: float | None = None,
+    temperature_from: Path | str | None = None,
+    hop_s: float = 0.5,
+    extra: Mapping[str, str] | None = None,
+) -> Path:
+    """Export a ``model.pt`` written by :func:`streamser.training.train.train`.
+
+    The temperature is ``temperature``, else ``temperature_all_folds`` of the CV results JSON
+    ``temperature_from``, else 1. ``extra`` adds metadata (training_data, metrics, license...).
+    """
+    from streamser.training.train import TrainConfig, load_checkpoint
+
+    model, state = load_checkpoint(checkpoint)
+    cfg = TrainConfig.from_json(state["config"])
+    if temperature is None and temperature_from is not None:
+        temperature = float(json.loads(Path(temperature_from).read_text())["temperature_all_folds"])
+    t = 1.0 if temperature is None else temperature
+    meta = {
+        "sample_rate": "16000",
+        "window_s": f"{cfg.window_s}",
+        "hop_s": f"{hop_s}",
+        "model_version": version or Path(output).stem,
+        "temperature": f"{t:.4f}",
+        "architecture": f"{cfg.model.arch} width={cfg.model.width} emb={cfg.model.emb_dim}",
+        "license": "CC BY-NC-SA 4.0 (weights trained on RAVDESS CC BY-NC-SA 4.0 and "
+                   "TESS CC BY-NC-ND 4.0); code MIT",
+        **(extra or {}),
+    }
+    path = export_model(model, output, tuple(state["labels"]), meta, t, cfg.window)
+    log.info("exported %s (%.2f MB, T=%.3f)", path, path.stat().st_size / 1e6, t)
+    return path
+
+
+def onnx_predict(
+    path: Path | str, waveforms: np.ndarray, threads: int = 1
+) -> tuple[np.ndarray, ...]:
+    """Run an exported file with onnxruntime: ``(probs, embedding)`` for ``[batch, samples]``."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return tuple(sess.run(None, {INPUT_NAME: waveforms.astype(np.float32)}))

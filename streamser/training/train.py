@@ -1,0 +1,259 @@
+"""Training loop and engine-like prediction for :class:`~streamser.training.nets.SERModel`.
+
+:func:`train` draws random speech-anchored crops of ``window_s`` seconds (see
+:mod:`streamser.training.data`), augments them, and optimises cross-entropy (with label smoothing)
+plus an optional metric loss on the embedding. AdamW with a one-cycle schedule; a checkpoint is
+written after every epoch and a run resumes from it. All randomness derives from ``seed``.
+
+:func:`predict_clips` scores clips exactly as the engine does (engine windows, mean of window
+probabilities) and keeps each window's logits and embedding for calibration and analysis.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from streamser.training.augment import AugmentConfig, augment_waveforms, spec_augment
+from streamser.training.data import ClipSet, engine_windows
+from streamser.training.losses import siamese_distance_loss, triplet_semihard_loss
+from streamser.training.nets import ModelConfig, SERModel
+
+__all__ = ["ClipScores", "TrainConfig", "load_checkpoint", "predict_clips", "train"]
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training recipe. Times in seconds; ``epochs * steps_per_epoch`` batches in total."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    window_s: float = 2.0
+    hop_s: float = 0.5
+    epochs: int = 16
+    steps_per_epoch: int = 50
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    metric_loss: str = "triplet"  # "triplet", "siamese" or "none"
+    metric_weight: float = 1.0
+    corpus_weights: tuple[tuple[str, float], ...] = (("ravdess", 0.6),)
+    seed: int = 0
+    threads: int = 2
+
+    @property
+    def window(self) -> int:
+        """Window length in samples."""
+        return round(self.window_s * SAMPLE_RATE)
+
+    @property
+    def hop(self) -> int:
+        """Hop in samples."""
+        return round(self.hop_s * SAMPLE_RATE)
+
+    def to_json(self) -> dict:
+        """JSON-friendly dict of the whole recipe."""
+        return asdict(self)
+
+    @staticmethod
+    def from_json(d: dict) -> TrainConfig:
+        """Inverse of :meth:`to_json`."""
+        d = dict(d)
+        m = d.pop("model")
+        model = ModelConfig(**{**m, "blocks": tuple(m["blocks"])})
+        aug = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augment").items()}
+        d["corpus_weights"] = tuple(tuple(x) for x in d["corpus_weights"])
+        return TrainConfig(model=model, augment=AugmentConfig(**aug), **d)
+
+
+def _metric(cfg: TrainConfig, emb: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if cfg.metric_loss == "triplet":
+        return triplet_semihard_loss(emb, y)
+    if cfg.metric_loss == "siamese":
+        return siamese_distance_loss(emb, y)
+    if cfg.metric_loss == "none":
+        return emb.sum() * 0.0
+    raise ValueError(f"metric_loss must be triplet, siamese or none, got {cfg.metric_loss!r}")
+
+
+def load_checkpoint(path: Path | str) -> tuple[SERModel, dict]:
+    """A trained model (eval mode) and its saved info (config, labels, temperature...)."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+    cfg = TrainConfig.from_json(state["config"])
+    model = SERModel(len(state["labels"]), cfg.model)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
+
+
+def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:
+    """Transfer: copy every matching weight; the head's rows are copied by label name."""
+    src_model, state = load_checkpoint(path)
+    src = src_model.state_dict()
+    own = model.state_dict()
+    for key, value in src.items():
+        if key.startswith("head."):
+            continue
+        if key in own and own[key].shape == value.shape:
+            own[key] = value
+    src_labels = list(state["labels"])
+    for row, label in enumerate(labels):
+        if label in src_labels:
+            own["head.weight"][row] = src["head.weight"][src_labels.index(label)]
+            own["head.bias"][row] = src["head.bias"][src_labels.index(label)]
+    model.load_state_dict(own)
+
+
+def train(
+    cfg: TrainConfig,
+    data: ClipSet,
+    out_dir: Path | str,
+    init_from: Path | str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train on ``data``; write ``out_dir/model.pt`` (final) and ``out_dir/last.pt`` (resume).
+
+    ``init_from`` is a pretrained ``model.pt`` whose weights start the run (transfer). Returns
+    the path of ``model.pt``. An existing ``model.pt`` with the same config is reused.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / "model.pt"
+    if final.exists():
+        state = torch.load(final, map_location="cpu", weights_only=False)
+        if state["config"] == cfg.to_json() and tuple(state["labels"]) == data.labels:
+            log.info("reusing %s (same config)", final)
+            return final
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = SERModel(len(data.labels), cfg.model)
+    if init_from is not None:
+        _init_from(model, Path(init_from), data.labels)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = cfg.epochs * cfg.steps_per_epoch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
+                                                pct_start=0.15)
+    weights = data.sampling_weights(dict(cfg.corpus_weights))
+    start_epoch = 0
+    history: list[dict] = []
+    last = out / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        if ck["config"] == cfg.to_json():
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["opt"])
+            sched.load_state_dict(ck["sched"])
+            start_epoch = ck["epoch"]
+            history = ck["history"]
+            log.info("resuming %s at epoch %d", last, start_epoch)
+    t0 = time.time()
+    for epoch in range(start_epoch, cfg.epochs):
+        rng = np.random.default_rng([cfg.seed, epoch])
+        g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        model.train()
+        sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0}
+        bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False)
+        for _ in bar:
+            a = cfg.augment
+            xb, yb = data.sample_batch(cfg.batch_size, cfg.window, rng, weights,
+                                       a.speed if a.enabled else (1.0, 1.0),
+                                       a.p_speed if a.enabled else 0.0)
+            x = torch.from_numpy(xb)
+            y = torch.from_numpy(yb)
+            pool = x[torch.randperm(len(x), generator=g)] if a.enabled else None
+            x = augment_waveforms(x, a, g, pool)
+            feats = spec_augment(model.frontend(x), a, g)
+            logits, emb = model.forward_features(feats)
+            ce = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            metric = _metric(cfg, emb, y)
+            loss = ce + cfg.metric_weight * metric
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            sums["ce"] += float(ce.detach())
+            sums["metric"] += float(metric.detach())
+            sums["acc"] += float((logits.argmax(1) == y).float().mean())
+            bar.set_postfix(ce=f"{sums['ce'] / (bar.n + 1):.3f}")
+        stats = {k: v / cfg.steps_per_epoch for k, v in sums.items()}
+        stats.update(epoch=epoch + 1, elapsed_s=round(time.time() - t0, 1))
+        history.append(stats)
+        log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, json.dumps(stats))
+        torch.save({"config": cfg.to_json(), "model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "epoch": epoch + 1, "history": history}, last)
+    model.eval()
+    torch.save({"config": cfg.to_json(), "model": model.state_dict(), "labels": list(data.labels),
+                "history": history, "temperature": 1.0}, final)
+    return final
+
+
+@dataclass
+class ClipScores:
+    """Per-clip engine-like scores: window logits and embeddings, plus the true labels.
+
+    ``window_logits[i]`` is ``[n_windows_i, n_labels]``; ``window_emb[i]`` ``[n_windows_i, D]``.
+    """
+
+    labels: tuple[str, ...]
+    window_logits: list[np.ndarray]
+    window_emb: list[np.ndarray]
+
+    def probs(self, temperature: float = 1.0) -> np.ndarray:
+        """``[n_clips, n_labels]``: mean over windows of ``softmax(logits / T)``."""
+        out = []
+        for z in self.window_logits:
+            z = z / temperature
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            out.append((e / e.sum(axis=1, keepdims=True)).mean(axis=0))
+        return np.stack(out)
+
+
+@torch.no_grad()
+def predict_clips(
+    model: SERModel,
+    clips: list[np.ndarray],
+    labels: tuple[str, ...],
+    window: int,
+    hop: int,
+    batch: int = 128,
+    progress: bool = False,
+) -> ClipScores:
+    """Score ``clips`` (float32 16 kHz arrays) window by window as the live engine does."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    wins = [engine_windows(c, window, hop) for c in clips]
+    counts = [len(w) for w in wins]
+    flat = np.concatenate(wins)
+    logits, embs = [], []
+    for s in tqdm(range(0, len(flat), batch), disable=not progress, desc="predict", leave=False):
+        z, e = model(torch.from_numpy(flat[s : s + batch]))
+        logits.append(z.numpy())
+        embs.append(e.numpy())
+    z_all, e_all = np.concatenate(logits), np.concatenate(embs)
+    bounds = np.cumsum([0, *counts])
+    return ClipScores(
+        labels,
+        [z_all[a:b] for a, b in itertools.pairwise(bounds)],
+        [e_all[a:b] for a, b in itertools.pairwise(bounds)],
+    )
+
+
+def with_epochs(cfg: TrainConfig, epochs: int) -> TrainConfig:
+    """A copy of ``cfg`` with another epoch count (for quick ablations)."""
+    return replace(cfg, epochs=epochs)

@@ -1,0 +1,189 @@
+"""Training pipeline: a real training step, ONNX export parity, level invariance, CLI wiring."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from streamser.contract import parse_metadata  # noqa: E402
+from streamser.training.augment import AugmentConfig, augment_waveforms, spec_augment  # noqa: E402
+from streamser.training.corpora import Utterance  # noqa: E402
+from streamser.training.data import ClipSet, engine_windows  # noqa: E402
+from streamser.training.export import export_model, onnx_predict  # noqa: E402
+from streamser.training.frontend import FrontEndConfig, LogMel  # noqa: E402
+from streamser.training.losses import siamese_distance_loss, triplet_semihard_loss  # noqa: E402
+from streamser.training.nets import ModelConfig, SERModel  # noqa: E402
+from streamser.training.train import TrainConfig, load_checkpoint, predict_clips, train  # noqa: E402
+
+SR = 16_000
+LABELS = ("neutral", "happy", "sad")
+TINY = ModelConfig(width=0.125, blocks=(1, 1, 1), emb_dim=16)
+
+
+def _tone(freq: float, seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    wave = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    return (wave + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def _clipset(n_per_class: int = 4) -> ClipSet:
+    utts, audio = [], []
+    for k, label in enumerate(LABELS):
+        for i in range(n_per_class):
+            from pathlib import Path
+
+            utts.append(Utterance(Path(f"/synthetic/{label}{i}.wav"), label, f"syn:{i}", "syn"))
+            audio.append(_tone(200.0 * (k + 1), 1.5 + 0.5 * i, seed=10 * k + i))
+    return ClipSet.build(utts, audio, LABELS)
+
+
+def _at_dbfs(x: np.ndarray, dbfs: float) -> np.ndarray:
+    rms = np.sqrt(np.mean(x.astype(np.float64) ** 2))
+    return (x * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained for 2 epochs of 2 steps on synthetic tones."""
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(model=TINY, epochs=2, steps_per_epoch=2, batch_size=8, threads=1)
+    path = train(cfg, _clipset(), out, progress=False)
+    return path, cfg
+
+
+def test_training_step_updates_weights_and_loss_is_finite():
+    """One optimiser step on augmented crops changes the weights and gives finite losses."""
+    torch.manual_seed(0)
+    model = SERModel(len(LABELS), TINY)
+    data = _clipset()
+    rng = np.random.default_rng(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = data.sample_batch(8, 32_000, rng, data.sampling_weights(), (0.9, 1.1), 1.0)
+    aug = AugmentConfig()
+    xb = augment_waveforms(torch.from_numpy(x), aug, g, torch.from_numpy(x))
+    feats = spec_augment(model.frontend(xb), aug, g)
+    logits, emb = model.forward_features(feats)
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+    loss = loss + triplet_semihard_loss(emb, torch.from_numpy(y))
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    assert xb.abs().max() <= 1.0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_train_writes_checkpoint_and_resumes(trained, tmp_path):
+    """``train`` writes model.pt with history; a rerun with the same config reuses it."""
+    path, cfg = trained
+    _model, state = load_checkpoint(path)
+    assert state["labels"] == list(LABELS)
+    assert len(state["history"]) == 2
+    assert train(cfg, _clipset(), path.parent, progress=False) == path
+
+
+def test_metric_losses():
+    """Separated classes give zero triplet loss; mixed-up classes a positive one."""
+    y = torch.tensor([0, 0, 1, 1])
+    good = torch.nn.functional.normalize(torch.tensor([[1.0, 0], [1, 0.01], [0, 1], [0.01, 1]]))
+    bad = good[[0, 2, 1, 3]]
+    assert float(triplet_semihard_loss(good, y)) == 0.0
+    assert float(triplet_semihard_loss(bad, y)) > 0.0
+    assert float(siamese_distance_loss(bad, y)) > float(siamese_distance_loss(good, y))
+
+
+def test_frontend_matches_torch_stft():
+    """The Conv1d-DFT mel power equals torch.stft's (no centre padding, same window)."""
+    cfg = FrontEndConfig()
+    fe = LogMel(cfg)
+    x = torch.from_numpy(_tone(440.0, 1.0, 0)).unsqueeze(0)
+    window = torch.from_numpy(np.hanning(cfg.win_length + 1)[:-1].astype(np.float32))
+    spec = torch.stft(x, cfg.n_fft, cfg.hop_length, cfg.win_length, window, center=False,
+                      return_complex=True)
+    ref = torch.log(torch.matmul(fe.melfb, spec.abs() ** 2) + 1e-12)
+    ours = torch.log(fe.power_mel(x) + 1e-12)
+    assert ours.shape == ref.shape
+    assert torch.allclose(ours, ref, atol=1e-3)
+
+
+def test_level_invariance_in_graph():
+    """The same clip at -35 and -15 dBFS gives (nearly) the same probabilities."""
+    torch.manual_seed(0)
+    model = SERModel(len(LABELS), TINY).eval()
+    clip = _tone(300.0, 2.0, 1)
+    with torch.no_grad():
+        quiet, _ = model(torch.from_numpy(_at_dbfs(clip, -35)[None]))
+        loud, _ = model(torch.from_numpy(_at_dbfs(clip, -15)[None]))
+    p_q, p_l = torch.softmax(quiet, 1), torch.softmax(loud, 1)
+    assert float((p_q - p_l).abs().max()) < 1e-3
+
+
+def test_export_parity_dynamic_batch_and_length(trained, tmp_path):
+    """ONNX probs/embedding match torch within 1e-4 for several batch sizes and lengths."""
+    path, _cfg = trained
+    model, _state = load_checkpoint(path)
+    meta = {"sample_rate": "16000", "window_s": "2.0", "hop_s": "0.5", "model_version": "tiny-0"}
+    onnx_path = export_model(model, tmp_path / "tiny.onnx", LABELS, meta, temperature=1.5)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    spec = parse_metadata(sess.get_modelmeta().custom_metadata_map)
+    assert spec.labels == LABELS
+    assert [i.name for i in sess.get_inputs()] == ["waveform"]
+    assert [o.name for o in sess.get_outputs()] == ["probs", "embedding"]
+    rng = np.random.default_rng(3)
+    for batch, samples in ((1, 32_000), (3, 32_000), (2, 24_000), (1, 40_000)):
+        x = (0.1 * rng.standard_normal((batch, samples))).astype(np.float32)
+        probs, emb = onnx_predict(onnx_path, x)
+        with torch.no_grad():
+            logits, ref_emb = model(torch.from_numpy(x))
+        ref = torch.softmax(logits / 1.5, 1).numpy()
+        assert probs.shape == (batch, len(LABELS))
+        assert np.abs(probs - ref).max() <= 1e-4
+        assert np.abs(emb - ref_emb.numpy()).max() <= 1e-4
+        assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
+    quiet = _at_dbfs(_tone(250.0, 2.0, 5), -35)[None]
+    loud = _at_dbfs(_tone(250.0, 2.0, 5), -15)[None]
+    assert np.abs(onnx_predict(onnx_path, quiet)[0] - onnx_predict(onnx_path, loud)[0]).max() < 1e-3
+
+
+def test_engine_windows_and_predict(trained):
+    """Windows end every hop, are left-padded, and each clip gets one probability row."""
+    clip = _tone(300.0, 1.2, 2)
+    wins = engine_windows(clip, 32_000, 8_000, min_voiced=0.0)
+    assert wins.shape == (2, 32_000)  # ends at 0.5 s and 1.0 s
+    assert np.array_equal(wins[1][-16_000:], clip[:16_000])
+    assert not wins[1][:16_000].any()
+    short = engine_windows(clip[:4000], 32_000, 8_000)
+    assert short.shape == (1, 32_000)
+    path, cfg = trained
+    model, _ = load_checkpoint(path)
+    scores = predict_clips(model, [clip, clip[:4000]], LABELS, cfg.window, cfg.hop)
+    probs = scores.probs()
+    assert probs.shape == (2, len(LABELS))
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_commands_register_without_torch_import():
+    """The CLI module registers train/evaluate/export and does not import torch."""
+    code = ("import sys, streamser.training.commands as c; "
+            "print(json.dumps('torch' in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True,
+                         text=True, check=True)
+    assert json.loads(out.stdout) is False
+    from streamser.training.commands import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    for cmd in ("train", "evaluate", "export"):
+        assert callable(parser.parse_args([cmd, "x", "y"] if cmd == "export" else
+                                          [cmd, "m"] if cmd == "evaluate" else [cmd]).handler)
