@@ -119,6 +119,7 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
     frames_rec = FrameRecorder(options.record_frames) if options.record_frames else None
     audio_rec = AudioRecorder(options.record_audio) if options.record_audio else None
     view = engine.frames.subscribe("terminal", 512, Overflow.DROP_OLDEST)
+    emit = _FrameSink(out, frames_rec, options.quiet)
     audio_q = engine.audio.subscribe("recorder", 1024, Overflow.DROP_OLDEST) if audio_rec else None
     try:
         if options.ws is not None:
@@ -139,7 +140,7 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
             while not stop.is_set():
                 frame = view.get(timeout=0.1)
                 if frame is not None:
-                    _emit(frame, out, frames_rec, options.quiet)
+                    emit(frame)
                 if audio_q is not None and audio_rec is not None:
                     for block in audio_q.drain():
                         audio_rec.write(block)
@@ -150,7 +151,7 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
     finally:
         engine.stop()
         for frame in view.drain():
-            _emit(frame, out, frames_rec, options.quiet)
+            emit(frame)
         if audio_q is not None and audio_rec is not None:
             for block in audio_q.drain():
                 audio_rec.write(block)
@@ -164,15 +165,26 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
     say(f"stopped: {stats.frames} frames over {stats.audio_s:.1f} s of audio; "
         f"{stats.dropped_blocks} capture blocks dropped, {view.stats().dropped} frames dropped "
         "by the terminal view")
+    if stats.frames and emit.voiced == 0:
+        say("note: no speech was detected in any frame (silent input or a muted/very quiet "
+            "microphone?); check the input level or pick another device with --device")
     if engine.state is EngineState.FAILED:
         say(f"error: {stats.error}")
         return 1
     return 0
 
 
-def _emit(frame: Frame, out: TextIO, rec: FrameRecorder | None, quiet: bool) -> None:
-    if not quiet:
-        print(format_frame(frame), file=out, flush=True)
-    if rec is not None:
-        rec.write(frame)
+class _FrameSink:
+    """Where the terminal session sends each frame: the screen and the optional recorder."""
+
+    def __init__(self, out: TextIO, rec: FrameRecorder | None, quiet: bool) -> None:
+        self.out, self.rec, self.quiet = out, rec, quiet
+        self.voiced = 0
+
+    def __call__(self, frame: Frame) -> None:
+        self.voiced += frame.voiced
+        if not self.quiet:
+            print(format_frame(frame), file=self.out, flush=True)
+        if self.rec is not None:
+            self.rec.write(frame)
 

@@ -170,13 +170,18 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         for path in args.files:
             bar = ProgressBar(path.name)
             extra: dict[str, object] | None = {"file": str(path)} if len(args.files) > 1 else None
-            count = 0
+            count = voiced = 0
             for frame in analyze_file(path, runner, config, progress=bar):
                 recorder.write(frame, extra)
                 count += 1
+                voiced += frame.voiced
             bar.close()
             total += count
-            print(f"streamser: {path}: {count} frames", file=sys.stderr)
+            print(f"streamser: {path}: {count} frames, {voiced} with speech", file=sys.stderr)
+            if voiced == 0:
+                print(f"streamser: note: no speech detected in {path}: every frame is marked "
+                      "unvoiced (silent or very quiet audio?); its emotion columns are not "
+                      "readings.", file=sys.stderr)
     finally:
         recorder.close()
     print(f"streamser: wrote {total} frames to {args.out}", file=sys.stderr)

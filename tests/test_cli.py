@@ -148,3 +148,41 @@ def test_live_serves_websocket_clients(tiny_model_path: Path, wav: Path) -> None
     frames = [m for m in messages[1:] if m["type"] == "frame"]
     assert frames and all(m["end"] > 0 for m in frames)
     assert not worker.is_alive()
+
+
+def test_silent_file_is_reported(tiny_model_path: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Silent audio is analysed (frames marked unvoiced) and the user is told why."""
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(32_000, np.float32), 16_000)
+    out = tmp_path / "s.jsonl"
+    assert main(["analyze", str(silent), "--out", str(out), "--model", str(tiny_model_path)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and not any(r["voiced"] for r in rows) and all(r["top"] is None for r in rows)
+    assert "no speech detected" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_stops_live_cleanly(tiny_model_path: Path, wav: Path, sig: str) -> None:
+    """Ctrl-C or SIGTERM ends `streamser live` through the ordered shutdown, exit code 0."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamser.cli", "live", "--source", str(wav), "--loop",
+         "--no-gui", "--ws-port", "0", "--model", str(tiny_model_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for _ in range(3):  # header + two frames: it is running
+            assert proc.stdout.readline()
+        time.sleep(0.2)
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped:" in err and "Traceback" not in err
