@@ -181,7 +181,7 @@ def test_signal_stops_live_cleanly(tiny_model_path: Path, wav: Path, sig: str) -
             assert proc.stdout.readline()
         time.sleep(0.2)
         proc.send_signal(getattr(signal, sig))
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
