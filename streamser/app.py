@@ -165,7 +165,7 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
     say(f"stopped: {stats.frames} frames over {stats.audio_s:.1f} s of audio; "
         f"{stats.dropped_blocks} capture blocks dropped, {view.stats().dropped} frames dropped "
         "by the terminal view")
-    if stats.frames and emit.voiced == 0:
+    if stats.frames and emit.voiced == 0 and engine.state is not EngineState.FAILED:
         say("note: no speech was detected in any frame (silent input or a muted/very quiet "
             "microphone?); check the input level or pick another device with --device")
     if engine.state is EngineState.FAILED:
