@@ -7,6 +7,7 @@ missing audio path is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -90,3 +91,36 @@ def test_unknown_device_names_what_exists() -> None:
         MicSource("nonesuch")
     with pytest.raises(DeviceNotFoundError, match="no input device with index 99"):
         MicSource(99)
+
+
+def test_device_lost_mid_run_is_reported(tiny_model_path: Path, tmp_path: Path) -> None:
+    """When the audio server behind the device dies, `live` says so and exits 1."""
+    _need_virtual_mic()
+    import signal
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, VMIC_DIR=str(tmp_path / "vmic"))
+    setup = subprocess.run(
+        ["bash", "-c", f"source {repo / 'scripts' / 'virtual-mic.sh'} >/dev/null && "
+         "echo $XDG_RUNTIME_DIR $PULSE_SERVER"],
+        env=env, capture_output=True, text=True, timeout=30, check=True)
+    xdg, server = setup.stdout.split()
+    env.update(XDG_RUNTIME_DIR=xdg, PULSE_SERVER=server)
+    pid = int((tmp_path / "vmic" / "pulse.pid").read_text())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamser.cli", "live", "--no-gui", "--no-ws",
+         "--device", "pulse", "--model", str(tiny_model_path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for _ in range(3):  # header and two frames: capture is running
+            assert proc.stdout.readline()
+        os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 1, err
+    assert "stopped delivering audio" in err and "--device" in err and "Traceback" not in err
