@@ -40,7 +40,7 @@ class ProsodyConfig:
     """YIN integration window and energy window (25 ms)."""
     threshold: float = 0.2
     """YIN threshold on the normalised difference; lower is stricter about voicing."""
-    silence_dbfs: float = -50.0
+    silence_dbfs: float = -60.0
     """Frames quieter than this have no pitch."""
 
     def __post_init__(self) -> None:

@@ -107,10 +107,11 @@ class ProsodyStrip(pg.PlotWidget):
             brush=pg.mkBrush(theme.qcolor(theme.MUTED, 70)), fillLevel=floor_db,
         )
         self._energy_box.addItem(self._energy)
-        self._pitch = pg.PlotCurveItem(pen=pg.mkPen(theme.WARN, width=2.5), connect="finite")
+        self._pitch = pg.PlotCurveItem(pen=pg.mkPen(theme.WARN, width=2.5))
         item.addItem(self._pitch)
         self._x = np.zeros(capacity)
         self._e = np.zeros(capacity)
+        self._link = np.zeros(capacity, dtype=bool)
 
     def _sync_boxes(self) -> None:
         vb = self.getPlotItem().vb
@@ -125,4 +126,11 @@ class ProsodyStrip(pg.PlotWidget):
         np.subtract(times, now_s, out=x)
         np.maximum(history.energy_db.view(), self.floor_db, out=e)
         self._energy.setData(x, e)
-        self._pitch.setData(x, history.pitch_hz.view())
+        pitch = history.pitch_hz.view()
+        link = self._link[:n]
+        if n:
+            # no line across gaps or jumps of more than a fifth (octave errors, new speaker)
+            with np.errstate(invalid="ignore"):
+                np.less(np.abs(np.diff(np.log2(pitch))), 0.6, out=link[:-1])
+            link[-1] = False
+        self._pitch.setData(x, pitch, connect=link)

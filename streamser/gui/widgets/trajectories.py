@@ -52,6 +52,7 @@ class TrajectoryPlot(pg.PlotWidget):
         self._x = np.zeros(capacity)
         self._y = np.zeros((len(self.labels), capacity))
         self._band_y = np.zeros(capacity)
+        self._edges = np.zeros(capacity + 1)
 
     def refresh(self, history: History, now_s: float) -> None:
         """Redraw from ``history``; ``now_s`` is the audio clock at the right edge."""
@@ -64,7 +65,16 @@ class TrajectoryPlot(pg.PlotWidget):
         y = self._y[:, :n]
         np.copyto(y, history.smoothed.view().T)
         np.copyto(y, np.nan, where=unvoiced[None, :])
-        self._band.setData(x, band)
+        if n >= 2:
+            # one box per frame, from the midpoint with the previous frame to the next one
+            edges = self._edges[: n + 1]
+            np.add(x[1:], x[:-1], out=edges[1:n])
+            edges[1:n] *= 0.5
+            edges[0] = x[0] - (x[1] - x[0]) / 2
+            edges[n] = x[n - 1] + (x[n - 1] - x[n - 2]) / 2
+            self._band.setData(edges, band, stepMode="center")
+        else:
+            self._band.setData([], [], stepMode=None)
         for i, label in enumerate(self.labels):
             self.curves[label].setData(x, y[i])
 
