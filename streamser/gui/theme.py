@@ -4,12 +4,16 @@ Every widget that shows a label takes its colour from :data:`LABEL_COLORS` (via
 :func:`label_color`), so "angry" is the same red in the trajectories, on the arousal-valence
 plane and in the big "now" label. :func:`apply_theme` is called once, on the Qt main thread,
 before any widget exists (pyqtgraph reads its config options when a plot is created).
+The colour constants import no Qt, so other front ends (terminal, browser page) can share them.
 """
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QApplication
 
 __all__ = [
     "ACCENT",
@@ -64,6 +68,8 @@ def label_color(label: str | None) -> str:
 
 def qcolor(hex_color: str, alpha: int = 255) -> QColor:
     """A QColor from ``#rrggbb`` with ``alpha`` in 0..255."""
+    from PySide6.QtGui import QColor
+
     color = QColor(hex_color)
     color.setAlpha(alpha)
     return color
@@ -75,6 +81,7 @@ def apply_theme(app: QApplication, scale: float = 1.0) -> None:
     Main thread, once, before widgets are created.
     """
     import pyqtgraph as pg
+    from PySide6.QtGui import QColor, QFont, QPalette
 
     app.setStyle("Fusion")
     palette = QPalette()

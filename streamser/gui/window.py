@@ -324,6 +324,8 @@ class DashboardWindow(QMainWindow):
             if state == "failed":
                 state = "error"
         message = self.message
+        if self.recording is not None and self.recording.error:
+            message = self.recording.error
         if host.error and not message:
             message = host.error
         if stats is not None and stats.error and not message:
