@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -88,7 +89,9 @@ def run_dashboard(engine_factory: EngineFactory, options: DashboardOptions) -> i
     def _on_signal(signum: int, frame: object) -> None:
         window.close()
 
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     # let Python run its signal handlers while Qt's loop is in C++
     wake = QTimer()
     wake.timeout.connect(lambda: None)
