@@ -363,9 +363,11 @@ def run(
     feats, names = extract_features(everything, cache, workers=workers, progress=progress)
     extract_s = time.perf_counter() - t0
     speakers = [u.speaker for u in everything]
+    calm_or_neutral = np.array([u.label in ("neutral", "calm") for u in everything])
     variants = {
         "plain": feats.astype(np.float64),
         "speaker_norm": speaker_normalise(feats, speakers),
+        "speaker_norm_neutral": speaker_normalise(feats, speakers, calm_or_neutral),
     }
     labels = list(CANONICAL_LABELS)
     folds = ravdess_folds()
@@ -454,13 +456,13 @@ def _print_summary(report: dict[str, object]) -> None:
         ua, wa = block["ua"], block["wa"]
         per_fold = " ".join(f"{f['ua']:.3f}" for f in block["folds"])
         print(
-            f"{name:32s} UA {ua['mean']:.3f} ± {ua['std']:.3f}  WA {wa['mean']:.3f} ± "
+            f"{name:40s} UA {ua['mean']:.3f} ± {ua['std']:.3f}  WA {wa['mean']:.3f} ± "
             f"{wa['std']:.3f}  (folds UA: {per_fold})"
         )
     cross = report["cross_corpus"]
     assert isinstance(cross, dict)
     for name, block in cross.items():
-        print(f"{name:32s} UA {block['ua']:.3f}  WA {block['wa']:.3f}")
+        print(f"{name:40s} UA {block['ua']:.3f}  WA {block['wa']:.3f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
