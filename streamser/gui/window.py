@@ -10,8 +10,6 @@ that ended or vanished. Closing the window stops the timers, then the recording,
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -373,8 +371,3 @@ class DashboardWindow(QMainWindow):
             self.host.close()
             self.settings.sync()
         event.accept()
-
-    def fps_since(self, t0: float, ticks0: int) -> float:
-        """Refresh rate measured since ``(t0, ticks0)`` (for tests and the CPU note)."""
-        dt = time.monotonic() - t0
-        return (self.ticks - ticks0) / dt if dt > 0 else math.nan
