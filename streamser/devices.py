@@ -14,7 +14,16 @@ from types import ModuleType
 
 from streamser.errors import AudioSourceError, DeviceNotFoundError
 
-__all__ = ["InputDevice", "import_sounddevice", "list_input_devices", "resolve_device"]
+__all__ = [
+    "InputDevice",
+    "import_sounddevice",
+    "list_input_devices",
+    "open_streams",
+    "resolve_device",
+]
+
+#: Input streams this process has open (MicSource keeps it up to date, main/PortAudio threads).
+open_streams = [0]
 
 
 def import_sounddevice() -> ModuleType:
@@ -55,9 +64,29 @@ def _base_name(name: str) -> str:
     return base.strip().lower()
 
 
-def list_input_devices() -> list[InputDevice]:
-    """Every input device once, default first-class; raises AudioSourceError without PortAudio."""
+def _rescan(sd: ModuleType) -> bool:
+    """Make PortAudio enumerate devices afresh (it lists them once, at initialisation), so a
+    microphone plugged in after start-up appears. Only done while this process has no stream open:
+    re-initialising PortAudio under an open stream would break it. Returns True if rescanned.
+    """
+    if open_streams[0] > 0:
+        return False
+    try:
+        sd._terminate()
+        sd._initialize()
+    except Exception:  # PortAudio refuses: keep the old list
+        return False
+    return True
+
+
+def list_input_devices(rescan: bool = False) -> list[InputDevice]:
+    """Every input device once, default first-class; raises AudioSourceError without PortAudio.
+
+    ``rescan`` asks PortAudio to enumerate devices again first (see :func:`_rescan`).
+    """
     sd = import_sounddevice()
+    if rescan:
+        _rescan(sd)
     try:
         raw = sd.query_devices()
         hostapis = sd.query_hostapis()
@@ -90,9 +119,16 @@ def list_input_devices() -> list[InputDevice]:
 def resolve_device(spec: str | int | None) -> InputDevice:
     """Find the device a user asked for: None (default), an index, or a name substring.
 
+    If nothing matches, PortAudio rescans once (a device may have been plugged in since start).
     Raises :class:`DeviceNotFoundError` listing what exists when nothing (or several) match.
     """
-    devices = list_input_devices()
+    try:
+        return _resolve(list_input_devices(), spec)
+    except DeviceNotFoundError:
+        return _resolve(list_input_devices(rescan=True), spec)
+
+
+def _resolve(devices: list[InputDevice], spec: str | int | None) -> InputDevice:
     listing = "; ".join(f"{d.index}: {d.name}" for d in devices) or "none"
     if not devices:
         raise DeviceNotFoundError(

@@ -26,7 +26,7 @@ import numpy as np
 import soxr
 
 from streamser.bus import BoundedQueue
-from streamser.devices import import_sounddevice, resolve_device
+from streamser.devices import import_sounddevice, open_streams, resolve_device
 from streamser.errors import AudioSourceError
 from streamser.frames import AudioBlock
 
@@ -176,6 +176,7 @@ class MicSource(Source):
                 finished_callback=self._on_finished,
             )
             stream.start()
+            open_streams[0] += 1
         except Exception as exc:
             raise AudioSourceError(
                 f"cannot open input device {self.device.index} ({self.device.name!r}) at "
@@ -188,6 +189,7 @@ class MicSource(Source):
         stream, self._stream = self._stream, None
         self.finished.set()  # set first: a normal stop is not a device failure
         if stream is not None:
+            open_streams[0] -= 1
             try:
                 stream.stop()  # type: ignore[attr-defined]
                 stream.close()  # type: ignore[attr-defined]

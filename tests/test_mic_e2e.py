@@ -124,3 +124,17 @@ def test_device_lost_mid_run_is_reported(tiny_model_path: Path, tmp_path: Path) 
             os.kill(pid, signal.SIGKILL)
     assert proc.returncode == 1, err
     assert "stopped delivering audio" in err and "--device" in err and "Traceback" not in err
+
+
+def test_rescan_lists_devices_again_but_never_under_an_open_stream() -> None:
+    """PortAudio is re-initialised to find re-plugged mics only while no stream is open."""
+    _need_virtual_mic()
+    from streamser import devices
+
+    before = devices.list_input_devices()
+    assert devices.list_input_devices(rescan=True) == before
+    devices.open_streams[0] += 1
+    try:
+        assert devices._rescan(devices.import_sounddevice()) is False
+    finally:
+        devices.open_streams[0] -= 1
