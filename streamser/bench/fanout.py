@@ -147,7 +147,8 @@ def _step(port: int, server: Child, count: int, seconds: float) -> dict[str, Any
     for r in results:
         hist.update({int(k): v for k, v in r["hist"].items()})
     frames = sum(r["frames"] for r in results)
-    expected = round(seconds * RATE_HZ) * count
+    published = len(set().union(*(r["walls"] for r in results)))  # frames sent in the window
+    expected = published * count
     bin_ms = float(results[0]["bin_ms"])
     cpu = cpu1.get("cpu_s", 0.0) - cpu0.get("cpu_s", 0.0)
     span = seconds + 1.0 + (time.time() - t1)
@@ -165,13 +166,18 @@ def _step(port: int, server: Child, count: int, seconds: float) -> dict[str, Any
     return out
 
 
-def run_fanout(quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
-    """Step the subscriber count up; the figure is the largest count that met the limit."""
-    steps = [50] if quick else [250, 500, 1000, 1500, 2000, 2500, 3000]
+def run_fanout(quick: bool, say: Callable[[str], None],
+               steps: Sequence[int] | None = None,
+               server_module: str = "streamser.bench.fanout") -> dict[str, Any]:
+    """Step the subscriber count up; the figure is the largest count that met the limit.
+
+    ``server_module`` runs the server (its ``main`` like this module's): for trying a changed
+    server against the same clients.
+    """
+    steps = list(steps or ([50] if quick else [250, 500, 1000, 1500, 2000, 2500, 3000]))
     seconds = 1.5 if quick else 10.0
     results = []
-    with Child([sys.executable, "-m", "streamser.bench.fanout", "--port", "0"],
-               stdin=True) as server:
+    with Child([sys.executable, "-m", server_module, "--port", "0"], stdin=True) as server:
         line = _read_line(server, 30, "fan-out server start")
         if not line.startswith("port "):
             raise BenchError(f"fan-out server said {line!r}")

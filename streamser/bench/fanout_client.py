@@ -9,7 +9,7 @@ Delivery latency = ``time.time()`` when the bytes were read minus the frame's ``
 Protocol on stdin/stdout with the parent: connects ``--count`` clients to ``--port``, prints
 ``ready N``; waits for ``go T0 T1`` (Unix times); records frames with ``T0 <= wall_time < T1``;
 after ``T1`` + 1 s prints one JSON line: a latency histogram (0.1 ms bins), frames received and
-the frame range seen, then closes everything and exits.
+the distinct frames seen (their ``wall_time``), then closes everything and exits.
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ class Stats:
         self.frames = 0
         self.connected = 0
         self.closed_early = 0
-        self.min_wall = float("inf")
-        self.max_wall = float("-inf")
+        self.walls: set[float] = set()
 
 
 class Subscriber(asyncio.Protocol):
@@ -125,8 +124,7 @@ class Subscriber(asyncio.Protocol):
                 if stats.t0 <= wall < stats.t1:
                     stats.frames += 1
                     stats.hist[int((now - wall) * 1000.0 / BIN_MS)] += 1
-                    stats.min_wall = min(stats.min_wall, wall)
-                    stats.max_wall = max(stats.max_wall, wall)
+                    stats.walls.add(wall)
             elif opcode == 9:
                 self._send(0xA, bytes(buf[start : start + length]))
             elif opcode == 8:
@@ -177,8 +175,7 @@ async def _amain(host: str, port: int, count: int) -> None:
     emit_json({"connected": stats.connected, "frames": stats.frames,
                "closed_early": stats.closed_early,
                "hist": {str(k): v for k, v in stats.hist.items()}, "bin_ms": BIN_MS,
-               "min_wall": stats.min_wall if stats.frames else None,
-               "max_wall": stats.max_wall if stats.frames else None})
+               "walls": sorted(stats.walls)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
