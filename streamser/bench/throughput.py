@@ -155,6 +155,12 @@ def _search(model: Path, batch: int, threads: int, audio: np.ndarray, hops: int,
             lo, n = n, n + step
     else:
         hi = first
+        n = first // 2
+        while n >= 1:  # a load spike or an overestimate: halve until a count keeps up
+            if trial(n):
+                lo = n
+                break
+            hi, n = n, n // 2
     if not quick and hi is not None:
         while hi - lo > max(1, lo // 20):
             mid = (lo + hi) // 2
