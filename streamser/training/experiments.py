@@ -299,3 +299,25 @@ def run_final(recipe: str = "full", epochs: int | None = None, progress: bool = 
     assert not any(u.speaker in DEMO_SPEAKERS for u in utts)
     data = ClipSet.build(utts, audio, CANONICAL_LABELS)
     return _train_recipe(recipe, cfg, data, runs_dir() / f"final-{recipe}-e{cfg.epochs}", progress)
+
+
+def final_reference(model_path: Path | str, recipe: str = "full", n: int = 400) -> dict:
+    """Post-processing constants for embedding-level speaker normalisation of a final model.
+
+    Returns ``{"ref_mean", "head_weight", "head_bias", "scale"}`` (lists of floats): the mean
+    window embedding of ``n`` random training clips (never RAVDESS 19/20) and the head, so a
+    consumer can compute ``softmax((scale * W @ normalize(e - mu_speaker + ref_mean) + b) / T)``.
+    """
+    _, extra, _ = RECIPES[recipe]
+    model, state = load_checkpoint(model_path)
+    cfg = TrainConfig.from_json(state["config"])
+    utts, audio = _select(["ravdess", *extra], lambda u: u.speaker not in DEMO_SPEAKERS)
+    idx = np.random.default_rng(0).choice(len(utts), size=min(n, len(utts)), replace=False)
+    scores = predict_clips(model, [audio[i] for i in idx], tuple(state["labels"]), cfg.window,
+                           cfg.hop)
+    return {
+        "ref_mean": np.concatenate(scores.window_emb).mean(axis=0).round(6).tolist(),
+        "head_weight": model.head.weight.detach().numpy().round(6).tolist(),
+        "head_bias": model.head.bias.detach().numpy().round(6).tolist(),
+        "scale": model.cfg.scale,
+    }

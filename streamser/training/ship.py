@@ -1,0 +1,86 @@
+"""Export the final checkpoint as the shipped model and measure what the model card states.
+
+``python -m streamser.training.ship runs/final-full-e12/model.pt --version 1.0.0`` writes
+``models/streamser-facenet-s-<version>.onnx`` (removing any other ``.onnx`` there, so exactly one
+remains), with the CV temperature baked in and the metadata the card quotes, then writes
+``docs/model/results/shipped.json``: onnxruntime latency per 2 s window (1 and 2 threads) and the
+engine-style accuracy on RAVDESS actors 19 and 20, who were never in its training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _summary(results: Path) -> dict:
+    out: dict = {}
+    cv = results / "cv-full-e12.json"
+    if cv.exists():
+        r = json.loads(cv.read_text())
+        s = r["summary"]
+        out["ravdess_5fold_speaker_independent"] = {
+            k: round(s[k]["mean"], 4) for k in ("ua", "wa", "ece", "ece_calibrated", "ua_spknorm")
+            if k in s} | {"ua_std": round(s["ua"]["std"], 4), "folds": s["ua"]["n"]}
+    xc = results / "cross_corpus.json"
+    if xc.exists():
+        out["cross_corpus_ua"] = {k: round(v["ua"], 4)
+                                  for k, v in json.loads(xc.read_text())["runs"].items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export, time and spot-check the shipped model; returns an exit code."""
+    parser = argparse.ArgumentParser(prog="python -m streamser.training.ship")
+    parser.add_argument("checkpoint")
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--recipe", default="full")
+    parser.add_argument("--cv-json", default=str(REPO / "docs/model/results/cv-full-e12.json"))
+    parser.add_argument("--training-data", default="RAVDESS speech actors 01-18 (1080 clips) + "
+                        "TESS (2798 clips); RAVDESS actors 19-20 excluded (demo voices)")
+    parser.add_argument("--no-speaker-norm", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    from streamser.training.evaluate import evaluate_onnx, time_onnx
+    from streamser.training.experiments import final_reference
+    from streamser.training.export import export_checkpoint
+
+    results = REPO / "docs" / "model" / "results"
+    cv_json = Path(args.cv_json)
+    extra = {
+        "training_data": args.training_data,
+        "metrics": json.dumps(_summary(results)),
+        "recipe": args.recipe,
+    }
+    if not args.no_speaker_norm:
+        extra["speaker_norm"] = json.dumps(final_reference(args.checkpoint, args.recipe))
+    out = REPO / "models" / f"streamser-facenet-s-{args.version}.onnx"
+    for old in (REPO / "models").glob("*.onnx"):
+        if old != out:
+            old.unlink()
+    path = export_checkpoint(args.checkpoint, out, version=f"facenet-s-{args.version}",
+                             temperature_from=cv_json if cv_json.exists() else None,
+                             extra=extra)
+    shipped = {
+        "model": path.name, "bytes": path.stat().st_size, "checkpoint": args.checkpoint,
+        "latency": [time_onnx(path, threads) for threads in (1, 2)],
+        "demo_actors_19_20": evaluate_onnx(path, "ravdess", speakers=["19", "20"]),
+        "metadata_metrics": json.loads(extra["metrics"]),
+    }
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "shipped.json").write_text(json.dumps(shipped, indent=1))
+    print(json.dumps({k: v for k, v in shipped.items() if k != "demo_actors_19_20"} |
+                     {"ua_19_20": shipped["demo_actors_19_20"]["ua"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
