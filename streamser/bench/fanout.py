@@ -159,6 +159,7 @@ def _step(port: int, server: Child, count: int, seconds: float) -> dict[str, Any
         "p50_ms": _percentile(hist, bin_ms, 50), "p99_ms": _percentile(hist, bin_ms, 99),
         "max_ms": round((max(hist) + 1) * bin_ms, 1) if hist else math.nan,
         "server_cpu_cores": round(cpu / span, 2),
+        "clients_cpu_cores": round(sum(r["cpu_s"] for r in results) / seconds, 2),
         "closed_early": sum(r["closed_early"] for r in results),
     }
     out["ok"] = bool(connected == count and out["delivered"] >= 0.99
@@ -186,8 +187,9 @@ def run_fanout(quick: bool, say: Callable[[str], None],
             r = _step(port, server, count, seconds)
             results.append(r)
             say(f"fan-out {count} subscribers @ {RATE_HZ:g} Hz: p50 {r['p50_ms']} ms, "
-                f"p99 {r['p99_ms']} ms, delivered {100 * r['delivered']:.1f} %, server "
-                f"{r['server_cpu_cores']} cores -> {'ok' if r['ok'] else 'MISSED'}")
+                f"p99 {r['p99_ms']} ms, delivered {100 * r['delivered']:.1f} %, CPU server "
+                f"{r['server_cpu_cores']} + clients {r['clients_cpu_cores']} cores -> "
+                f"{'ok' if r['ok'] else 'MISSED'}")
             if not r["ok"]:
                 break
             time.sleep(0.5)

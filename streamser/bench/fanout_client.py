@@ -167,12 +167,18 @@ async def _amain(host: str, port: int, count: int) -> None:
     loop = asyncio.get_running_loop()
     line = await loop.run_in_executor(None, sys.stdin.readline)
     parts = line.split()
+    cpu_s = 0.0
     if len(parts) == 3 and parts[0] == "go":
         stats.t0, stats.t1 = float(parts[1]), float(parts[2])
-        await asyncio.sleep(max(0.0, stats.t1 - time.time()) + 1.0)
+        await asyncio.sleep(max(0.0, stats.t0 - time.time()))
+        cpu0 = os.times()
+        await asyncio.sleep(max(0.0, stats.t1 - time.time()))
+        cpu1 = os.times()
+        cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+        await asyncio.sleep(1.0)
     for transport in transports:
         transport.abort()
-    emit_json({"connected": stats.connected, "frames": stats.frames,
+    emit_json({"connected": stats.connected, "frames": stats.frames, "cpu_s": cpu_s,
                "closed_early": stats.closed_early,
                "hist": {str(k): v for k, v in stats.hist.items()}, "bin_ms": BIN_MS,
                "walls": sorted(stats.walls)})
