@@ -43,11 +43,14 @@ __all__ = ["main", "run_e2e"]
 
 def run_e2e(model: Path, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
     """Run the child with a virtual microphone when possible, else a paced file."""
-    from streamser.bench.inference import DEMO_AUDIO
+    import tempfile
+
+    from streamser.bench.inference import demo_path
     from streamser.bench.vmic import VirtualMic, virtual_mic_missing
 
     seconds = 4.0 if quick else 40.0
-    args = ["--model", str(model), "--seconds", str(seconds), "--play", str(DEMO_AUDIO)]
+    args = ["--model", str(model), "--seconds", str(seconds), "--play",
+            str(demo_path(Path(tempfile.gettempdir())))]
     timeout = seconds + 60.0
     missing = virtual_mic_missing()
     if missing is None:

@@ -14,9 +14,21 @@ import numpy as np
 
 from streamser.bench._proc import percentiles
 
-__all__ = ["demo_audio", "run_inference", "time_calls"]
+__all__ = ["demo_audio", "demo_path", "run_inference", "time_calls"]
 
 DEMO_AUDIO = Path(__file__).resolve().parent.parent.parent / "assets" / "demo.flac"
+
+
+def demo_path(folder: Path) -> Path:
+    """The bundled demo file, or (without the checkout's assets/) a synthetic one in ``folder``."""
+    if DEMO_AUDIO.is_file():
+        return DEMO_AUDIO
+    import soundfile as sf
+
+    path = folder / "bench-speech.wav"
+    if not path.is_file():
+        sf.write(str(path), demo_audio(30.0), 16_000, subtype="PCM_16")
+    return path
 
 
 def demo_audio(seconds: float | None = None, rate: int = 16_000) -> np.ndarray:

@@ -50,11 +50,13 @@ def _cpu_s(pid: int) -> float | None:
 
 def run_startup(model: Path | None, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
     """First frame and RSS of ``streamser live --no-gui`` on the demo file, looped."""
-    from streamser.bench.inference import DEMO_AUDIO
+    import tempfile
+
+    from streamser.bench.inference import demo_path
 
     seconds = 6.0 if quick else 60.0
     argv = [sys.executable, "-m", "streamser.cli", "live", "--no-gui", "--source",
-            str(DEMO_AUDIO), "--loop", "--ws-port", "0"]
+            str(demo_path(Path(tempfile.gettempdir()))), "--loop", "--ws-port", "0"]
     if model is not None:
         argv += ["--model", str(model)]
     say(f"start-up and memory: {' '.join(argv[1:])} for {seconds:g} s")
