@@ -110,21 +110,26 @@ def speaker_normalised_probs(
     head_b: np.ndarray,
     scale: float,
     ref_mean: np.ndarray,
+    mode: str = "mean",
 ) -> np.ndarray:
     """Clip probabilities after embedding-level speaker normalisation.
 
-    For each clip, ``mu_s`` is the mean window embedding of the *same speaker's other clips*
-    (unlabelled, as a live session accumulates them); each window embedding becomes
-    ``normalize(e - mu_s + ref_mean)`` and goes through the model's own head. ``ref_mean`` is the
-    mean training embedding.
+    For each clip, the statistics come from the window embeddings of the *same speaker's other
+    clips* (unlabelled, as a live session accumulates them). ``mode="mean"``: each window
+    embedding becomes ``normalize(e - mu_s + ref_mean)``; ``mode="z"``: ``normalize((e - mu_s) /
+    sd_s * mean(sd_s) + ref_mean)`` (per-dimension z-score). The result goes through the model's
+    own head. ``ref_mean`` is the mean training embedding.
     """
     spk = np.asarray(speakers)
-    clip_mean = np.stack([e.mean(axis=0) for e in scores.window_emb])
     out = []
     for i, emb in enumerate(scores.window_emb):
-        others = (spk == spk[i]) & (np.arange(len(spk)) != i)
-        mu = clip_mean[others].mean(axis=0) if others.any() else ref_mean
-        e = emb - mu + ref_mean
+        others = np.flatnonzero((spk == spk[i]) & (np.arange(len(spk)) != i))
+        if len(others):
+            pool = np.concatenate([scores.window_emb[j] for j in others])
+            mu, sd = pool.mean(axis=0), pool.std(axis=0) + 1e-3
+        else:
+            mu, sd = ref_mean, np.ones_like(ref_mean)
+        e = emb - mu + ref_mean if mode == "mean" else (emb - mu) / sd * sd.mean() + ref_mean
         e = e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-8)
         z = scale * e @ head_w.T + head_b
         p = np.exp(z - z.max(axis=1, keepdims=True))
@@ -232,6 +237,10 @@ def summarise_cv(name: str, recipe: str, cfg: TrainConfig, folds: Sequence[int])
                                       d["ref_mean"])
         row["ua_spknorm"] = metrics.unweighted_accuracy(y, sn.argmax(1), len(labels))
         row["wa_spknorm"] = metrics.weighted_accuracy(y, sn.argmax(1))
+        sz = speaker_normalised_probs(scores, d["speakers"], d["head_w"], d["head_b"], d["scale"],
+                                      d["ref_mean"], mode="z")
+        row["ua_spkz"] = metrics.unweighted_accuracy(y, sz.argmax(1), len(labels))
+        row["wa_spkz"] = metrics.weighted_accuracy(y, sz.argmax(1))
         cm_total += metrics.confusion_matrix(y, probs.argmax(1), len(labels))
         rows.append(row)
     summary = {key: value.as_dict() for key, value in metrics.summarise(
