@@ -22,7 +22,7 @@ __all__ = ["ProgressBar", "analyze_file"]
 def analyze_file(
     path: str | Path,
     runner: ModelRunner,
-    config: AnalyzerConfig = AnalyzerConfig(),
+    config: AnalyzerConfig | None = None,
     block_s: float = 0.25,
     progress: Callable[[float], None] | None = None,
 ) -> Iterator[Frame]:
@@ -34,7 +34,7 @@ def analyze_file(
 
     source = FileSource(path, realtime=False)  # validates the file with a clear message
     conditioner = Conditioner(source.rate)
-    analyzer = Analyzer(runner.predict, runner.spec, config)
+    analyzer = Analyzer(runner.predict, runner.spec, config or AnalyzerConfig())
     blocksize = max(1, round(block_s * source.rate))
     total = max(1, round(source.duration_s * source.rate))  # frames at the file's rate
     frame = 0

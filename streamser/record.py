@@ -14,7 +14,7 @@ from typing import IO
 from streamser.errors import OutputError
 from streamser.frames import AudioBlock, Frame
 
-__all__ = ["AudioRecorder", "FrameRecorder", "FRAME_FORMATS"]
+__all__ = ["FRAME_FORMATS", "AudioRecorder", "FrameRecorder"]
 
 FRAME_FORMATS = (".jsonl", ".csv")
 AUDIO_FORMATS = (".wav", ".flac")

@@ -12,7 +12,8 @@ _BARS = " ▁▂▃▄▅▆▇█"
 def header(labels: tuple[str, ...]) -> str:
     """The column legend printed once before the first frame."""
     names = " ".join(label[:3] for label in labels)
-    return f"{'time':>8}  {'emotion':<9} {'conf':>4}  {'arousal/valence':<15}  [{names}]  level  latency"
+    return (f"{'time':>8}  {'emotion':<9} {'conf':>4}  {'arousal/valence':<15}  [{names}]  "
+            "level  latency")
 
 
 def _bar(p: float) -> str:

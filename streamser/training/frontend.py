@@ -82,6 +82,9 @@ class LogMel(nn.Module):
     ``window_s``). Works on any batch size and length, and exports to ONNX with both dynamic.
     """
 
+    dft: torch.Tensor  # fixed DFT kernels (registered buffer)
+    melfb: torch.Tensor  # mel filterbank (registered buffer)
+
     def __init__(self, cfg: FrontEndConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg or FrontEndConfig()

@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,9 @@ class TrainConfig:
         d = dict(d)
         m = d.pop("model")
         model = ModelConfig(**{**m, "blocks": tuple(m["blocks"])})
-        aug = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augment").items()}
+        aug: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augment").items()
+        }
         d["corpus_weights"] = tuple(tuple(x) for x in d["corpus_weights"])
         return TrainConfig(model=model, augment=AugmentConfig(**aug), **d)
 
