@@ -101,6 +101,8 @@ def figures(sections: dict[str, Any]) -> list[Figure]:
         if value is None:
             sec = sections.get(section) or {}
             note = str(sec.get("error") or sec.get("message") or "not measured")
+            if section == "peer" and sec.get("status") == "ok":
+                note = "1 thread only in --quick"
         ok = None if check is None or value is None else bool(check(value))
         capped = _get(sections, "fanout.largest_step")
         if key == "fanout_subscribers" and value is not None and capped is not None \
