@@ -63,7 +63,12 @@ RECIPES: dict[str, tuple[TrainConfig, tuple[str, ...], str | None]] = {
     "ravdess_only": (TrainConfig(), (), None),
     "transfer_tess": (TrainConfig(lr=1e-3), (), "tess_only"),
     "tess_only": (TrainConfig(), (), None),
+    "transfer_tess_p4": (TrainConfig(lr=1e-3), (), "tess_only"),
 }
+
+#: Transfer recipes whose source is pretrained for a fixed number of epochs (else the same
+#: number of epochs as the fine-tuning).
+PRETRAIN_EPOCHS: dict[str, int] = {"transfer_tess_p4": 4}
 
 
 def runs_dir() -> Path:
@@ -152,7 +157,8 @@ def _train_recipe(
     _, _, source = RECIPES[recipe]
     init = None
     if source is not None:
-        init = _pretrain(source, cfg, progress)
+        src_epochs = PRETRAIN_EPOCHS.get(recipe, cfg.epochs)
+        init = _pretrain(source, replace(cfg, epochs=src_epochs), progress)
     return train(cfg, train_set, out, init_from=init, progress=progress)
 
 

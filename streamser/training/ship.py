@@ -20,12 +20,12 @@ __all__ = ["main"]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _summary(results: Path) -> dict:
+def _summary(results: Path, cv: Path) -> dict:
     out: dict = {}
-    cv = results / "cv-full-e12.json"
     if cv.exists():
         r = json.loads(cv.read_text())
         s = r["summary"]
+        out["cv"] = r["name"]
         out["ravdess_5fold_speaker_independent"] = {
             k: round(s[k]["mean"], 4) for k in ("ua", "wa", "ece", "ece_calibrated", "ua_spknorm")
             if k in s} | {"ua_std": round(s["ua"]["std"], 4), "folds": s["ua"]["n"]}
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     cv_json = Path(args.cv_json)
     extra = {
         "training_data": args.training_data,
-        "metrics": json.dumps(_summary(results)),
+        "metrics": json.dumps(_summary(results, cv_json)),
         "recipe": args.recipe,
     }
     if not args.no_speaker_norm:
