@@ -49,17 +49,18 @@ def tables() -> str:
     out: list[str] = []
     results = {p.stem: json.loads(p.read_text()) for p in sorted((DOCS / "results").glob("*.json"))}
     for name, r in results.items():
-        if name.startswith("cv-"):
+        if name.startswith("cv-") and len(r["folds"]) > 1:
             out += [*_cv_table(r), ""]
     ablations = [r for n, r in results.items() if n.startswith("cv-") and len(r["folds"]) < 5]
     if ablations:
-        out += ["| run | folds | UA % | WA % | UA spk-norm % | train s/fold |",
-                "| --- | --- | --- | --- | --- | --- |"]
+        out += ["| run | folds | UA % | WA % | ECE | UA spk-norm % | train s/fold |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
         for r in sorted(ablations, key=lambda r: r["name"]):
             folds = ",".join(str(f["fold"]) for f in r["folds"])
             secs = sum(r["train_seconds"]) / len(r["train_seconds"])
-            out.append(f"| {r['name']} | {folds} | {_ms(r, 'ua')} | {_ms(r, 'wa')} | "
-                       f"{_ms(r, 'ua_spknorm')} | {secs:.0f} |")
+            out.append(f"| {r['name']} | {folds} | {_pct(r['summary']['ua']['mean'])} | "
+                       f"{_pct(r['summary']['wa']['mean'])} | {r['summary']['ece']['mean']:.3f} | "
+                       f"{_pct(r['summary']['ua_spknorm']['mean'])} | {secs:.0f} |")
         out.append("")
     xc = results.get("cross_corpus")
     if xc:
