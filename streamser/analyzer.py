@@ -24,6 +24,7 @@ from streamser.frames import AudioBlock, Frame
 from streamser.labels import arousal_valence
 from streamser.model import Prediction
 from streamser.smoothing import EmaSmoother
+from streamser.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 from streamser.vad import VoiceActivity
 from streamser.windowing import Window, Windower
 
@@ -47,6 +48,8 @@ class AnalyzerConfig:
     voiced_threshold: float = 0.25
     vad_aggressiveness: int = 2
     vad_floor_dbfs: float = -60.0
+    speaker_norm: bool = False
+    """Re-score windows with the session's running speaker statistics (see speaker_norm.py)."""
 
 
 def check_hop(hop_s: float) -> float:
@@ -86,6 +89,16 @@ class Analyzer:
         self._vad = VoiceActivity(config.vad_aggressiveness, config.vad_floor_dbfs)
         self._smoother = EmaSmoother(len(spec.labels), check_smoothing(config.smoothing_s))
         self._threshold = config.voiced_threshold
+        self._speaker: SpeakerNormalizer | None = None
+        if config.speaker_norm:
+            params = SpeakerNormParams.from_metadata(spec.extra, len(spec.labels),
+                                                     spec.model_version)
+            if params is None:
+                raise ConfigError(
+                    f"model {spec.model_version} carries no 'speaker_norm' metadata, so "
+                    "speaker normalisation is not available; run without --speaker-norm."
+                )
+            self._speaker = SpeakerNormalizer(params)
         self._monotonic = monotonic
         self._wall = wall
         self._seq = 0
@@ -140,6 +153,11 @@ class Analyzer:
         probs = prediction.probs[0].astype(np.float64)
         voiced_prob = self._vad.voiced_fraction(window.start_sample, window.end_sample)
         voiced = voiced_prob >= self._threshold
+        normalised = False
+        if self._speaker is not None and prediction.embedding is not None:
+            rescored = self._speaker.update(prediction.embedding[0], voiced)
+            if rescored is not None:
+                probs, normalised = rescored, True
         dt = (window.end_sample - (self._last_end or 0)) / rate
         self._last_end = window.end_sample
         smoothed = self._smoother.update(probs, dt, voiced)
@@ -165,4 +183,5 @@ class Analyzer:
             level_dbfs=20.0 * math.log10(max(rms, 1e-10)),
             latency_ms=(self._monotonic() - window.arrival) * 1000.0,
             model_version=spec.model_version,
+            speaker_norm=normalised,
         )

@@ -46,6 +46,8 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth", type=_positive_float, default=1.5,
                    help="smoothing time constant in seconds, 0 = off (default 1.5)")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--speaker-norm", action="store_true", help="adapt to the speaker: re-score "
+                   "windows with the session's running embedding mean (after ~5 s of speech)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -104,7 +106,8 @@ def _analyzer_config(args: argparse.Namespace) -> AnalyzerConfig:
     """Validated analysis settings (before any device or file is opened)."""
     if args.hop is not None:
         check_hop(args.hop)
-    return AnalyzerConfig(hop_s=args.hop, smoothing_s=check_smoothing(args.smooth))
+    return AnalyzerConfig(hop_s=args.hop, smoothing_s=check_smoothing(args.smooth),
+                          speaker_norm=args.speaker_norm)
 
 
 def _display_available() -> bool:

@@ -45,7 +45,9 @@ class Frame:
     ``labels``. ``top_label``/``confidence``/``arousal``/``valence`` come from ``smoothed``.
     When ``voiced`` is false the window holds no speech: the probabilities are still reported but
     are not an emotion reading, and ``top_label`` is ``None``. ``latency_ms`` runs from the
-    arrival of the window's last sample to the moment the frame was made.
+    arrival of the window's last sample to the moment the frame was made. ``speaker_norm`` is
+    true when ``probs`` were re-scored with the session's speaker statistics
+    (:mod:`streamser.speaker_norm`).
     """
 
     seq: int
@@ -64,6 +66,7 @@ class Frame:
     level_dbfs: float
     latency_ms: float
     model_version: str
+    speaker_norm: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (the ``frame`` message body of the wire format)."""
@@ -83,4 +86,5 @@ class Frame:
             "level_dbfs": round(self.level_dbfs, 2),
             "latency_ms": round(self.latency_ms, 3),
             "model_version": self.model_version,
+            "speaker_norm": self.speaker_norm,
         }
