@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--training-data", default="RAVDESS speech actors 01-18 (1080 clips) + "
                         "TESS (2798 clips); RAVDESS actors 19-20 excluded (demo voices)")
     parser.add_argument("--no-speaker-norm", action="store_true")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="override the CV temperature (e.g. 1.0 when it did not help)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if old != out:
             old.unlink()
     path = export_checkpoint(args.checkpoint, out, version=f"facenet-s-{args.version}",
+                             temperature=args.temperature,
                              temperature_from=cv_json if cv_json.exists() else None,
                              extra=extra)
     shipped = {
