@@ -182,48 +182,31 @@ def test_run_json_child_reports_failures() -> None:
 
 def test_fanout_client_parses_split_frames_and_answers_pings() -> None:
     """The light client counts frame latencies across arbitrary read boundaries; pings get pongs."""
-    import asyncio
+    from streamser.bench.fanout_client import Stats, consume, masked
 
-    from streamser.bench.fanout_client import Stats, Subscriber
-
-    class Transport(asyncio.Transport):
-        def __init__(self) -> None:
-            super().__init__()
-            self.written = b""
-
-        def write(self, data: Any) -> None:
-            self.written += bytes(data)
-
-        def close(self) -> None:
-            pass
-
-    loop = asyncio.new_event_loop()
-    try:
-        stats = Stats()
-        stats.t0, stats.t1 = 0.0, 1e12
-        opened = loop.create_future()
-        sub = Subscriber(stats, "127.0.0.1", 1, opened)
-        transport = Transport()
-        sub.connection_made(transport)
-        assert transport.written.startswith(b"GET / HTTP/1.1")
-        now = time.time()
-        frame = json.dumps({"type": "frame", "schema": "1.0", "seq": 1, "wall_time": now - 0.01,
-                            "probs": {"x": 0.5}}, separators=(",", ":")).encode()
-        status = b'{"type":"status","schema":"1.0","wall_time":1}'
-        wire = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
-                + bytes([0x81, len(frame)]) + frame + bytes([0x81, len(status)]) + status
-                + bytes([0x89, 2]) + b"hi" + bytes([0x81, 126]) + (200).to_bytes(2, "big")
-                + frame + b" " * (200 - len(frame)))
-        for i in range(0, len(wire), 7):
-            sub.data_received(wire[i : i + 7])
-        assert opened.result() is True
-        assert stats.frames == 2 and sum(stats.hist.values()) == 2
-        assert all(0 <= k * 0.1 < 1000 for k in stats.hist)
-        pong = transport.written.split(b"\r\n\r\n", 1)[1]
-        assert pong[0] == 0x8A and pong[1] == 0x80 | 2
-        assert bytes(b ^ pong[2 + i % 4] for i, b in enumerate(pong[6:8])) == b"hi"
-    finally:
-        loop.close()
+    stats = Stats()
+    stats.t0, stats.t1 = 0.0, 1e12
+    now = time.time()
+    frame = json.dumps({"type": "frame", "schema": "1.0", "seq": 1, "wall_time": now - 0.01,
+                        "probs": {"x": 0.5}}, separators=(",", ":")).encode()
+    status = b'{"type":"status","schema":"1.0","wall_time":1}'
+    wire = (bytes([0x81, len(frame)]) + frame + bytes([0x81, len(status)]) + status
+            + bytes([0x89, 2]) + b"hi" + bytes([0x81, 126]) + (200).to_bytes(2, "big")
+            + frame + b" " * (200 - len(frame)) + bytes([0x88, 0]))
+    buf = bytearray()
+    pings: list[bytes] = []
+    closed = False
+    for i in range(0, len(wire), 7):
+        buf += wire[i : i + 7]
+        got, closed_now = consume(buf, now, stats)
+        pings += got
+        closed = closed or closed_now
+    assert not buf and closed and pings == [b"hi"]
+    assert stats.frames == 2 and sum(stats.hist.values()) == 2 and len(stats.walls) == 1
+    assert all(0 <= k * 0.1 < 1000 for k in stats.hist)
+    pong = masked(0xA, b"hi")
+    assert pong[0] == 0x8A and pong[1] == 0x80 | 2
+    assert bytes(b ^ pong[2 + i % 4] for i, b in enumerate(pong[6:8])) == b"hi"
 
 
 def test_batched_streams_give_the_same_frames_as_unbatched(tiny_model_path: Path) -> None:
