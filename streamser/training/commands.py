@@ -56,7 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     progress = not args.no_progress
     if args.cross_corpus:
-        ex.run_cross_corpus(epochs=args.epochs, progress=progress)
+        ex.run_cross_corpus(epochs=args.epochs, progress=progress,
+                            augment=args.recipe != "no_aug")
     if args.cv:
         ex.run_cv(args.recipe, folds=args.folds, epochs=args.epochs, progress=progress)
     if args.final:
@@ -104,7 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--final", action="store_true",
                    help="train the shipped model on everything except RAVDESS actors 19, 20")
-    p.add_argument("--cross-corpus", action="store_true", help="RAVDESS<->TESS runs")
+    p.add_argument("--cross-corpus", action="store_true",
+                   help="RAVDESS<->TESS runs (with --recipe no_aug: the augmentation-free ones)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

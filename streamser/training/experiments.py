@@ -64,6 +64,8 @@ RECIPES: dict[str, tuple[TrainConfig, tuple[str, ...], str | None]] = {
     "transfer_tess": (TrainConfig(lr=1e-3), (), "tess_only"),
     "tess_only": (TrainConfig(), (), None),
     "transfer_tess_p4": (TrainConfig(lr=1e-3), (), "tess_only"),
+    "ravdess_only_noaug": (TrainConfig(augment=AugmentConfig.off()), (), None),
+    "tess_only_noaug": (TrainConfig(augment=AugmentConfig.off()), (), None),
 }
 
 #: Transfer recipes whose source is pretrained for a fixed number of epochs (else the same
@@ -267,11 +269,18 @@ def summarise_cv(name: str, recipe: str, cfg: TrainConfig, folds: Sequence[int])
     return result
 
 
-def run_cross_corpus(epochs: int | None = None, progress: bool = True) -> dict:
-    """RAVDESS 01-20 -> TESS and TESS -> RAVDESS 01-20 on the 7 shared classes."""
+def run_cross_corpus(
+    epochs: int | None = None, progress: bool = True, augment: bool = True
+) -> dict:
+    """RAVDESS 01-20 -> TESS and TESS -> RAVDESS 01-20 on the 7 shared classes.
+
+    ``augment=False`` uses the augmentation-free recipes and writes ``cross_corpus-no_aug.json``.
+    """
     out: dict = {"protocol": "cross-corpus, 7 shared classes (no calm)", "runs": {}}
     shared = TESS_LABELS
-    for src, dst, recipe in (("ravdess", "tess", "ravdess_only"), ("tess", "ravdess", "tess_only")):
+    sfx = "" if augment else "_noaug"
+    for src, dst, recipe in (("ravdess", "tess", "ravdess_only" + sfx),
+                             ("tess", "ravdess", "tess_only" + sfx)):
         cfg, _, _ = RECIPES[recipe]
         if epochs is not None:
             cfg = replace(cfg, epochs=epochs)
@@ -279,9 +288,10 @@ def run_cross_corpus(epochs: int | None = None, progress: bool = True) -> dict:
         u, a = _select([src], lambda u: True)
         train_set = ClipSet.build(u, a, train_labels)
         if src == "tess":
-            path = _pretrain("tess_only", cfg, progress)
+            path = _pretrain(recipe, cfg, progress)
         else:
-            path = train(cfg, train_set, runs_dir() / f"xc-{src}-e{cfg.epochs}", progress=progress)
+            path = train(cfg, train_set, runs_dir() / f"xc-{src}{sfx}-e{cfg.epochs}",
+                         progress=progress)
         model, _ = load_checkpoint(path)
         tu, ta = _select([dst], lambda u: True)
         test_set = ClipSet.build(tu, ta, shared)
@@ -292,7 +302,7 @@ def run_cross_corpus(epochs: int | None = None, progress: bool = True) -> dict:
         pred = probs.argmax(1)
         cm = metrics.confusion_matrix(test_set.y, pred, len(shared))
         png = metrics.save_confusion_png(cm, shared, REPO / "docs" / "model" /
-                                         f"confusion-xc-{src}-to-{dst}.png",
+                                         f"confusion-xc-{src}-to-{dst}{sfx}.png",
                                          title=f"train {src} -> test {dst} (7 classes)")
         out["runs"][f"{src}->{dst}"] = {
             "ua": metrics.unweighted_accuracy(test_set.y, pred, len(shared)),
@@ -301,7 +311,8 @@ def run_cross_corpus(epochs: int | None = None, progress: bool = True) -> dict:
         log.info("cross-corpus %s->%s: %s", src, dst, out["runs"][f"{src}->{dst}"]["ua"])
     out["labels"] = list(shared)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cross_corpus.json").write_text(json.dumps(out, indent=1))
+    name = "cross_corpus.json" if augment else "cross_corpus-no_aug.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=1))
     return out
 
 
