@@ -21,6 +21,7 @@ import numpy as np
 from streamser.contract import ModelSpec
 from streamser.errors import ConfigError
 from streamser.frames import AudioBlock, Frame
+from streamser.inputguard import sanitize
 from streamser.labels import arousal_valence
 from streamser.model import Prediction
 from streamser.smoothing import EmaSmoother
@@ -103,6 +104,7 @@ class Analyzer:
         self._wall = wall
         self._seq = 0
         self._last_end: int | None = None
+        self._bad_samples = 0
 
     @property
     def hop_s(self) -> float:
@@ -132,8 +134,25 @@ class Analyzer:
         """Change the smoothing time constant (seconds); keeps the current estimate."""
         self._smoother.tau_s = check_smoothing(tau_s)
 
+    @property
+    def bad_samples(self) -> int:
+        """Input samples that were NaN, infinite or absurdly large and were replaced with silence
+        (counted here or, before resampling, by the conditioner)."""
+        return self._bad_samples
+
     def push(self, block: AudioBlock) -> list[Frame]:
-        """Feed one block (any length, contiguous or after a gap); return completed frames."""
+        """Feed one block (any length, contiguous or after a gap); return completed frames.
+
+        Non-finite or absurd samples (see :mod:`streamser.inputguard`) never reach the voice
+        detector, the model or the smoothing: they become silence, are counted in
+        :attr:`bad_samples`, and the smoothing starts afresh.
+        """
+        samples, bad = sanitize(block.samples)
+        bad += block.bad_samples
+        if bad:
+            self._bad_samples += bad
+            self._smoother.reset()
+            block = AudioBlock(block.start_sample, samples, block.arrival, bad)
         seen = self._windower.samples_seen
         if block.start_sample > seen:
             self._vad.push(np.zeros(block.start_sample - seen, dtype=np.float32))

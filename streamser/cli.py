@@ -159,7 +159,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from streamser.model import ModelRunner, default_model_path
-    from streamser.offline import ProgressBar, analyze_file
+    from streamser.offline import FileReport, ProgressBar, analyze_file
     from streamser.record import FrameRecorder
     from streamser.sources import FileSource
 
@@ -173,12 +173,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         for path in args.files:
             bar = ProgressBar(path.name)
             extra: dict[str, object] | None = {"file": str(path)} if len(args.files) > 1 else None
-            count = voiced = 0
-            for frame in analyze_file(path, runner, config, progress=bar):
+            report = FileReport()
+            for frame in analyze_file(path, runner, config, progress=bar, report=report):
                 recorder.write(frame, extra)
-                count += 1
-                voiced += frame.voiced
             bar.close()
+            count, voiced = report.frames, report.voiced
+            if report.bad_samples:
+                print(f"streamser: warning: {path}: {report.bad_samples} samples were NaN, "
+                      "infinite or absurdly large; they were analysed as silence.",
+                      file=sys.stderr)
             total += count
             print(f"streamser: {path}: {count} frames, {voiced} with speech", file=sys.stderr)
             if voiced == 0:

@@ -70,6 +70,8 @@ class EngineStats:
     smoothing_s: float
     model_version: str
     error: str | None
+    bad_samples: int = 0
+    """Input samples that were NaN, infinite or absurd and were replaced with silence."""
 
 
 class Engine:
@@ -96,6 +98,7 @@ class Engine:
         self._state = EngineState.IDLE
         self._error: str | None = None
         self._frames_out = 0
+        self._bad_logged_at = -1e9
         self._stop_requested = threading.Event()
         self.finished = threading.Event()
         self._worker: threading.Thread | None = None
@@ -169,6 +172,7 @@ class Engine:
             smoothing_s=self._smoothing_s,
             model_version=self.spec.model_version,
             error=self._error,
+            bad_samples=self._analyzer.bad_samples,
         )
 
     # -- the inference worker -------------------------------------------------------------
@@ -183,6 +187,15 @@ class Engine:
         for frame in frames:
             self.frames.publish(frame)
             self._frames_out += 1
+
+    def _report_bad_input(self) -> None:
+        """Log corrupt input at most every 10 s (inference thread); the count is in stats()."""
+        now = time.monotonic()
+        if now - self._bad_logged_at >= 10.0:
+            self._bad_logged_at = now
+            log.warning("%s: %d non-finite or out-of-range samples so far were replaced with "
+                        "silence; smoothing restarted", self.source.name,
+                        self._analyzer.bad_samples)
 
     def _run(self) -> None:
         """Body of the "streamser-inference" thread."""
@@ -203,15 +216,21 @@ class Engine:
                     continue
                 last_block = raw.arrival or time.monotonic()
                 block = self._conditioner.process(raw)
-                if len(block.samples):
+                if len(block.samples) or block.bad_samples:
                     self.audio.publish(block)
                     self._publish(self._analyzer.push(block))
+                if block.bad_samples:
+                    self._report_bad_input()
             if not self._stop_requested.is_set():
                 tail = self._conditioner.flush(time.monotonic())
                 if len(tail.samples):
                     self.audio.publish(tail)
                     self._publish(self._analyzer.push(tail))
                 self._publish(self._analyzer.flush())
+        except StreamserError as exc:  # e.g. the model broke its contract: one clear line
+            log.error("inference stopped: %s", exc)
+            self._error = str(exc)
+            self._state = EngineState.FAILED
         except Exception as exc:  # a bug: report it instead of dying silently
             log.exception("inference worker failed")
             self._error = f"inference failed: {exc}"

@@ -23,12 +23,15 @@ class AudioBlock:
 
     ``start_sample`` is the index of ``samples[0]`` in the stream (samples since stream start);
     ``arrival`` is ``time.monotonic()`` when the block reached the process (seconds), used only
-    for latency measurement.
+    for latency measurement. ``bad_samples`` counts input samples that were not finite or absurdly
+    large and were replaced with silence before this block was made (see
+    :mod:`streamser.inputguard`).
     """
 
     start_sample: int
     samples: np.ndarray
     arrival: float
+    bad_samples: int = 0
 
     @property
     def end_sample(self) -> int:

@@ -115,7 +115,24 @@ class ModelRunner:
         cls._check_graph(session, spec, path)
         provider = session.get_providers()[0]
         log.info("model %s (%s) on %s", path.name, spec.model_version, provider)
-        return cls(session, spec, path, provider)
+        runner = cls(session, spec, path, provider)
+        runner._self_test()
+        return runner
+
+    def _self_test(self) -> None:
+        """Run one window of quiet noise: a damaged file that still parses fails here, at load,
+        with a :class:`ModelContractError` instead of NaN frames later."""
+        probe = np.random.default_rng(0).normal(0.0, 0.01, (1, self.spec.window_samples))
+        try:
+            self.predict(probe.astype(np.float32))
+        except ModelContractError:
+            raise
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise ModelContractError(
+                f"{self.path}: the model fails on a {self.spec.window_s:g} s test window "
+                f"({str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc!r}). "
+                "Use a file written by 'streamser export'."
+            ) from None
 
     @staticmethod
     def _check_graph(session: object, spec: ModelSpec, path: Path) -> None:
@@ -161,4 +178,12 @@ class ModelRunner:
                 f"({len(batch)}, {len(self.spec.labels)})."
             )
         embedding = np.asarray(result[1], dtype=np.float32) if len(result) > 1 else None
+        if not np.isfinite(probs).all() or (embedding is not None
+                                            and not np.isfinite(embedding).all()):
+            raise ModelContractError(
+                f"{self.path}: the model returned non-finite values (NaN or infinity) for finite "
+                f"input in [{float(batch.min()):.3g}, {float(batch.max()):.3g}]; a streamser "
+                "model must return probabilities. The file is probably damaged: re-download or "
+                "re-export it."
+            )
         return Prediction(probs, embedding)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -16,7 +17,21 @@ from streamser.frames import Frame
 from streamser.model import ModelRunner
 from streamser.sources import Conditioner, FileSource, RawBlock
 
-__all__ = ["ProgressBar", "analyze_file"]
+__all__ = ["FileReport", "ProgressBar", "analyze_file"]
+
+
+@dataclass
+class FileReport:
+    """What happened to one file, filled in while :func:`analyze_file` runs (caller's thread).
+
+    ``bad_samples`` counts input samples that were NaN, infinite or absurd and were analysed
+    as silence; ``complete`` turns true only after the file's last frame was yielded.
+    """
+
+    frames: int = 0
+    voiced: int = 0
+    bad_samples: int = 0
+    complete: bool = False
 
 
 def analyze_file(
@@ -25,11 +40,24 @@ def analyze_file(
     config: AnalyzerConfig | None = None,
     block_s: float = 0.25,
     progress: Callable[[float], None] | None = None,
+    report: FileReport | None = None,
 ) -> Iterator[Frame]:
     """Yield the frames of one file; ``progress`` gets the fraction done (0..1) per block.
 
-    Raises :class:`AudioSourceError` for a missing, unreadable or empty file.
+    ``report``, if given, is updated as frames are yielded. Raises :class:`AudioSourceError`
+    for a missing, unreadable or empty file.
     """
+    report = report if report is not None else FileReport()
+    for frame in _frames_of(path, runner, config, block_s, progress, report):
+        report.frames += 1
+        report.voiced += frame.voiced
+        yield frame
+    report.complete = True
+
+
+def _frames_of(path: str | Path, runner: ModelRunner, config: AnalyzerConfig | None,
+               block_s: float, progress: Callable[[float], None] | None,
+               report: FileReport) -> Iterator[Frame]:
     import soundfile as sf
 
     source = FileSource(path, realtime=False)  # validates the file with a clear message
@@ -44,6 +72,7 @@ def analyze_file(
                 block = conditioner.process(RawBlock(frame, data, time.monotonic()))
                 frame += len(data)
                 yield from analyzer.push(block)
+                report.bad_samples = analyzer.bad_samples
                 if progress is not None:
                     progress(min(1.0, frame / total))
     except (RuntimeError, sf.LibsndfileError) as exc:

@@ -55,7 +55,7 @@ class FrameRecorder:
             raise OutputError(f"{self.path} is closed")
         body = {**(extra or {}), **frame.to_dict()}
         if not self._csv:
-            self._file.write(json.dumps(body, separators=(",", ":")) + "\n")
+            self._file.write(json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n")
         else:
             if self._writer is None:
                 self._writer = csv.writer(self._file)

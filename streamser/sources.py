@@ -29,6 +29,7 @@ from streamser.bus import BoundedQueue
 from streamser.devices import import_sounddevice, open_streams, resolve_device
 from streamser.errors import AudioSourceError
 from streamser.frames import AudioBlock
+from streamser.inputguard import sanitize
 
 __all__ = [
     "TARGET_RATE",
@@ -60,7 +61,9 @@ class Conditioner:
     """Mix down to mono and resample to 16 kHz, streaming (sans-I/O; inference thread).
 
     Output sample indices follow the input frame counter, so a gap in the input (dropped
-    blocks) stays a gap of the same duration in the output.
+    blocks) stays a gap of the same duration in the output. Non-finite or absurd input samples
+    are replaced with silence *before* the resampler (whose filter state one NaN would poison
+    for good), counted in :attr:`bad_samples` and in each block's ``bad_samples``.
     """
 
     def __init__(self, rate: int) -> None:
@@ -73,6 +76,7 @@ class Conditioner:
         )
         self._next_frame = 0
         self._out = 0
+        self.bad_samples = 0
 
     def flush(self, arrival: float) -> AudioBlock:
         """At end of stream: the resampler's held-back tail (empty at 16 kHz input)."""
@@ -85,7 +89,8 @@ class Conditioner:
 
     def process(self, block: RawBlock, last: bool = False) -> AudioBlock:
         """Convert one block; ``last`` flushes the resampler's tail at end of stream."""
-        data = block.data
+        data, bad = sanitize(block.data)
+        self.bad_samples += bad
         mono = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data.astype(np.float32)
         if block.start_frame > self._next_frame:  # dropped blocks: keep the clock, restart filter
             self._out += round((block.start_frame - self._next_frame) * TARGET_RATE / self.rate)
@@ -94,7 +99,8 @@ class Conditioner:
         self._next_frame = block.start_frame + len(mono)
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=last)
-        out = AudioBlock(self._out, np.ascontiguousarray(mono, dtype=np.float32), block.arrival)
+        out = AudioBlock(self._out, np.ascontiguousarray(mono, dtype=np.float32), block.arrival,
+                         bad)
         self._out += len(mono)
         return out
 

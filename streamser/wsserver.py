@@ -241,7 +241,7 @@ class WebSocketServer:
             stats = self._stats.stats()  # type: ignore[attr-defined]
             fields.update(state=stats.state, frames=stats.frames,
                           dropped_blocks=stats.dropped_blocks, audio_s=round(stats.audio_s, 3),
-                          error=stats.error)
+                          bad_samples=stats.bad_samples, error=stats.error)
         return status_message(**fields)
 
     async def _status_loop(self) -> None:

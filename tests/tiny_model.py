@@ -21,8 +21,12 @@ def build_tiny_model(
     metadata: dict[str, str] | None = None,
     input_name: str = "waveform",
     probs_name: str = "probs",
+    eps: float = 1e-8,
 ) -> Path:
-    """Write the fixture model to ``path`` and return it; ``metadata`` overrides the defaults."""
+    """Write the fixture model to ``path`` and return it; ``metadata`` overrides the defaults.
+
+    ``eps=float("nan")`` makes a "damaged" model that parses but returns NaN for any input.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -33,7 +37,7 @@ def build_tiny_model(
     inits = [
         numpy_helper.from_array(weights, "w"),
         numpy_helper.from_array(bias, "b"),
-        numpy_helper.from_array(np.array([1e-8], dtype=np.float32), "eps"),
+        numpy_helper.from_array(np.array([eps], dtype=np.float32), "eps"),
         numpy_helper.from_array(np.array([1.0], dtype=np.float32), "one"),
         numpy_helper.from_array(np.array([0.1], dtype=np.float32), "scale"),
     ]
