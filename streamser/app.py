@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from streamser.analyzer import AnalyzerConfig
 from streamser.bus import Overflow
+from streamser.core.analyzer import AnalyzerConfig
+from streamser.core.frames import Frame
 from streamser.engine import Engine, EngineConfig, EngineState
 from streamser.errors import AudioSourceError
-from streamser.frames import Frame
 from streamser.model import ModelRunner, default_model_path
-from streamser.record import AudioRecorder, FrameRecorder
+from streamser.outputs.recorders import AudioRecorder, FrameRecorder
+from streamser.outputs.terminal import format_frame, header
+from streamser.outputs.websocket import ServerConfig, WebSocketServer, session_info
 from streamser.sources import FileSource, MicSource, Source, StdinSource
-from streamser.termview import format_frame, header
-from streamser.wsserver import ServerConfig, WebSocketServer, session_info
 
 __all__ = ["DEMO_AUDIO", "LiveOptions", "build_engine", "open_source", "run_headless"]
 

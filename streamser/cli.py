@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamser import __version__
-from streamser.analyzer import AnalyzerConfig, check_hop, check_smoothing
+from streamser.core.analyzer import AnalyzerConfig, check_hop, check_smoothing
 from streamser.errors import ConfigError, StreamserError
-from streamser.wsserver import ServerConfig
+from streamser.outputs.websocket import ServerConfig
 
 __all__ = ["main"]
 
@@ -160,7 +160,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from streamser.model import ModelRunner, default_model_path
     from streamser.offline import FileReport, ProgressBar, analyze_file
-    from streamser.record import FrameRecorder
+    from streamser.outputs.recorders import FrameRecorder
     from streamser.sources import FileSource
 
     config = _analyzer_config(args)

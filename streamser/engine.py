@@ -23,13 +23,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from streamser.analyzer import Analyzer, AnalyzerConfig, check_hop, check_smoothing
 from streamser.bus import BoundedQueue, Bus, Overflow
-from streamser.contract import ModelSpec
+from streamser.core.analyzer import Analyzer, AnalyzerConfig, check_hop, check_smoothing
+from streamser.core.conditioning import Conditioner, RawBlock
+from streamser.core.contract import ModelSpec
+from streamser.core.frames import AudioBlock, Frame
 from streamser.errors import StreamserError
-from streamser.frames import AudioBlock, Frame
 from streamser.model import ModelRunner
-from streamser.sources import Conditioner, RawBlock, Source
+from streamser.sources import Source
 
 __all__ = ["Engine", "EngineConfig", "EngineState", "EngineStats"]
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from streamser.contract import (
+from streamser.core.contract import (
     EMBEDDING_OUTPUT,
     INPUT_NAME,
     PROBS_OUTPUT,
     ModelSpec,
+    Prediction,
     parse_metadata,
 )
 from streamser.errors import ModelContractError
@@ -54,14 +54,6 @@ def default_model_path() -> Path:
     raise ModelContractError(
         f"{_MODELS_DIR} holds several models ({names}); pass --model PATH to choose one."
     )
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Model output for a batch: ``probs`` [batch, n_labels]; ``embedding`` [batch, D] or None."""
-
-    probs: np.ndarray
-    embedding: np.ndarray | None
 
 
 class ModelRunner:

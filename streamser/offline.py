@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from streamser.analyzer import Analyzer, AnalyzerConfig
+from streamser.core.analyzer import Analyzer, AnalyzerConfig
+from streamser.core.conditioning import Conditioner, RawBlock
+from streamser.core.frames import Frame
 from streamser.errors import AudioSourceError
-from streamser.frames import Frame
 from streamser.model import ModelRunner
-from streamser.sources import Conditioner, FileSource, RawBlock
+from streamser.sources import FileSource
 
 __all__ = ["FileReport", "ProgressBar", "analyze_file"]
 

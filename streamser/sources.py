@@ -1,8 +1,8 @@
 """Audio sources: microphone, file, raw PCM on stdin — one interface, one code path downstream.
 
 A source delivers :class:`RawBlock` objects (its own rate and channel count) into the engine's
-capture queue; :class:`Conditioner` turns them into 16 kHz mono :class:`AudioBlock` objects on
-the inference thread. Sources own their threads:
+capture queue; :class:`streamser.core.conditioning.Conditioner` turns them into 16 kHz mono
+blocks on the inference thread. Sources own their threads:
 
 - :class:`MicSource` — PortAudio's callback thread; the callback only copies and enqueues.
 - :class:`FileSource` — a reader thread, paced in real time (like a microphone: never waits on
@@ -18,22 +18,18 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import soxr
 
 from streamser.bus import BoundedQueue
+from streamser.core.conditioning import RawBlock
+from streamser.core.frames import SAMPLE_RATE
 from streamser.devices import import_sounddevice, open_streams, resolve_device
 from streamser.errors import AudioSourceError
-from streamser.frames import AudioBlock
-from streamser.inputguard import sanitize
 
 __all__ = [
-    "TARGET_RATE",
-    "Conditioner",
     "FileSource",
     "MicSource",
     "RawBlock",
@@ -41,75 +37,11 @@ __all__ = [
     "StdinSource",
 ]
 
-TARGET_RATE = 16_000
-
-
-@dataclass(frozen=True, eq=False)
-class RawBlock:
-    """Audio as captured: ``data`` float32 [frames, channels] at the source's rate.
-
-    ``start_frame`` counts frames since the source started (so drops show up as gaps);
-    ``arrival`` is ``time.monotonic()`` when the block was captured (seconds).
-    """
-
-    start_frame: int
-    data: np.ndarray
-    arrival: float
-
-
-class Conditioner:
-    """Mix down to mono and resample to 16 kHz, streaming (sans-I/O; inference thread).
-
-    Output sample indices follow the input frame counter, so a gap in the input (dropped
-    blocks) stays a gap of the same duration in the output. Non-finite or absurd input samples
-    are replaced with silence *before* the resampler (whose filter state one NaN would poison
-    for good), counted in :attr:`bad_samples` and in each block's ``bad_samples``.
-    """
-
-    def __init__(self, rate: int) -> None:
-        if rate <= 0:
-            raise AudioSourceError(f"sample rate {rate} Hz is not valid; it must be positive.")
-        self.rate = rate
-        self._resampler = (
-            None if rate == TARGET_RATE
-            else soxr.ResampleStream(rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
-        )
-        self._next_frame = 0
-        self._out = 0
-        self.bad_samples = 0
-
-    def flush(self, arrival: float) -> AudioBlock:
-        """At end of stream: the resampler's held-back tail (empty at 16 kHz input)."""
-        tail = np.zeros(0, dtype=np.float32)
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(tail, last=True)
-        out = AudioBlock(self._out, np.ascontiguousarray(tail, dtype=np.float32), arrival)
-        self._out += len(tail)
-        return out
-
-    def process(self, block: RawBlock, last: bool = False) -> AudioBlock:
-        """Convert one block; ``last`` flushes the resampler's tail at end of stream."""
-        data, bad = sanitize(block.data)
-        self.bad_samples += bad
-        mono = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data.astype(np.float32)
-        if block.start_frame > self._next_frame:  # dropped blocks: keep the clock, restart filter
-            self._out += round((block.start_frame - self._next_frame) * TARGET_RATE / self.rate)
-            if self._resampler is not None:
-                self._resampler.clear()
-        self._next_frame = block.start_frame + len(mono)
-        if self._resampler is not None:
-            mono = self._resampler.resample_chunk(mono, last=last)
-        out = AudioBlock(self._out, np.ascontiguousarray(mono, dtype=np.float32), block.arrival,
-                         bad)
-        self._out += len(mono)
-        return out
-
-
 class Source:
     """Base class: ``start(queue)``, ``stop()``, ``finished``, ``error``, ``rate``, ``name``."""
 
     name: str = "source"
-    rate: int = TARGET_RATE
+    rate: int = SAMPLE_RATE
     #: True when the source delivers audio as it happens (mic, paced file); False when it runs
     #: as fast as the consumer allows.
     realtime: bool = True
@@ -150,9 +82,9 @@ class MicSource(Source):
         self.status_flags = 0  # PortAudio overflow/underflow reports
         sd = import_sounddevice()
         try:
-            sd.check_input_settings(self.device.index, channels=1, samplerate=TARGET_RATE,
+            sd.check_input_settings(self.device.index, channels=1, samplerate=SAMPLE_RATE,
                                     dtype="float32")
-            self.rate = TARGET_RATE
+            self.rate = SAMPLE_RATE
         except Exception:
             self.rate = int(self.device.default_samplerate)
 
@@ -317,7 +249,7 @@ class StdinSource(_ThreadSource):
 
     kind = "stdin"
 
-    def __init__(self, rate: int = TARGET_RATE, channels: int = 1,
+    def __init__(self, rate: int = SAMPLE_RATE, channels: int = 1,
                  stream: BinaryIO | None = None) -> None:
         super().__init__(realtime=False)
         if rate < 1000 or rate > 384_000:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import speechlike
 
-from streamser.analyzer import Analyzer, AnalyzerConfig
+from streamser.core.analyzer import Analyzer, AnalyzerConfig
+from streamser.core.frames import AudioBlock, Frame
+from streamser.core.smoothing import EmaSmoother
 from streamser.errors import ConfigError
-from streamser.frames import AudioBlock, Frame
 from streamser.model import ModelRunner
-from streamser.smoothing import EmaSmoother
 
 
 def run(runner: ModelRunner, audio: np.ndarray, block: int, **cfg: float) -> list[Frame]:

@@ -115,7 +115,7 @@ def test_live_serves_websocket_clients(tiny_model_path: Path, wav: Path) -> None
     from websockets.asyncio.client import connect
 
     from streamser.app import LiveOptions, run_headless
-    from streamser.wsserver import ServerConfig
+    from streamser.outputs.websocket import ServerConfig
 
     ready = threading.Event()
     port: list[int] = []

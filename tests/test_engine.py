@@ -13,9 +13,9 @@ import soundfile as sf
 from conftest import speechlike
 
 from streamser.bus import Overflow
+from streamser.core.frames import Frame
 from streamser.engine import Engine, EngineState
 from streamser.errors import AudioSourceError
-from streamser.frames import Frame
 from streamser.model import ModelRunner
 from streamser.offline import analyze_file
 from streamser.sources import FileSource, StdinSource

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tiny_model import LABELS, build_tiny_model
 
-from streamser.contract import parse_metadata
+from streamser.core.contract import parse_metadata
 from streamser.errors import ModelContractError
 from streamser.model import ModelRunner
 

@@ -1,11 +1,11 @@
-"""Pitch and energy tracking (streamser.prosody), sans-I/O."""
+"""Pitch and energy tracking (streamser.core.prosody), sans-I/O."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from streamser.prosody import ProsodyConfig, ProsodyTracker
+from streamser.core.prosody import ProsodyConfig, ProsodyTracker
 
 SR = 16_000
 

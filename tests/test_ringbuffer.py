@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamser.ringbuffer import RingBuffer
+from streamser.core.ringbuffer import RingBuffer
 
 
 def test_read_back_across_wraparound() -> None:

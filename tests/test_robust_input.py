@@ -12,13 +12,13 @@ import soundfile as sf
 from conftest import speechlike
 from tiny_model import build_tiny_model
 
-from streamser.analyzer import Analyzer
 from streamser.bus import Overflow
 from streamser.cli import main
+from streamser.core.analyzer import Analyzer
+from streamser.core.frames import AudioBlock, Frame
+from streamser.core.inputguard import ABSURD_LEVEL, sanitize
 from streamser.engine import Engine, EngineState
 from streamser.errors import ModelContractError
-from streamser.frames import AudioBlock, Frame
-from streamser.inputguard import ABSURD_LEVEL, sanitize
 from streamser.model import ModelRunner
 from streamser.sources import FileSource
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamser.labels import CANONICAL_LABELS
+from streamser.core.labels import CANONICAL_LABELS
 from streamser.model import ModelRunner
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from streamser.analyzer import Analyzer, AnalyzerConfig
+from streamser.core.analyzer import Analyzer, AnalyzerConfig
+from streamser.core.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 from streamser.errors import ConfigError, ModelContractError
 from streamser.model import ModelRunner
-from streamser.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 
 
 def params(rng: np.random.Generator, labels: int = 4, dim: int = 6) -> SpeakerNormParams:

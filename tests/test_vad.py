@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import corpora_root, speechlike
 
-from streamser.vad import FRAME_SAMPLES, VoiceActivity
+from streamser.core.vad import FRAME_SAMPLES, VoiceActivity
 
 
 def voiced(audio: np.ndarray, chunk: int = 1000) -> VoiceActivity:

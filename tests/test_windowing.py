@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamser.frames import AudioBlock
-from streamser.windowing import Windower
+from streamser.core.frames import AudioBlock
+from streamser.core.windowing import Windower
 
 
 def feed(windower: Windower, audio: np.ndarray, block: int, start: int = 0) -> list:

@@ -12,10 +12,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamser.bus import Bus
+from streamser.core.frames import Frame
+from streamser.core.protocol import SessionInfo
 from streamser.errors import OutputError
-from streamser.frames import Frame
-from streamser.protocol import SessionInfo
-from streamser.wsserver import ServerConfig, WebSocketServer
+from streamser.outputs.websocket import ServerConfig, WebSocketServer
 
 INFO = SessionInfo("s1", "streamser test", "tiny-test-0", ("neutral", "happy"), 1.0, 0.25,
                    16_000, "test")

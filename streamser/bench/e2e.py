@@ -115,13 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hop", type=float, default=None)
     args = parser.parse_args(argv)
 
-    from streamser.analyzer import AnalyzerConfig
     from streamser.bench._proc import Child
     from streamser.bus import Overflow
+    from streamser.core.analyzer import AnalyzerConfig
     from streamser.engine import Engine, EngineConfig
     from streamser.model import ModelRunner
+    from streamser.outputs.websocket import ServerConfig, WebSocketServer, session_info
     from streamser.sources import FileSource, MicSource, Source
-    from streamser.wsserver import ServerConfig, WebSocketServer, session_info
 
     def say(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)

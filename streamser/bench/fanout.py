@@ -3,8 +3,9 @@
 Three kinds of process, all on 127.0.0.1:
 
 - the **server** (``python -m streamser.bench.fanout --port 0``): the real
-  :class:`~streamser.wsserver.WebSocketServer` on a frame :class:`~streamser.bus.Bus` fed by a
-  publisher thread at 20 Hz with full-size 8-label frames (``wall_time`` stamped at publish);
+  :class:`~streamser.outputs.websocket.WebSocketServer` on a frame
+  :class:`~streamser.bus.Bus` fed by a publisher thread at 20 Hz with full-size 8-label frames
+  (``wall_time`` stamped at publish);
   prints ``port N``, answers ``cpu`` with its CPU seconds, stops on ``quit`` or end of stdin;
 - **clients** (:mod:`streamser.bench.fanout_client`), each process holding a few hundred
   connections;
@@ -36,8 +37,8 @@ PER_PROCESS = 400
 
 
 def _frame(seq: int) -> Any:
-    from streamser.frames import Frame
-    from streamser.labels import CANONICAL_LABELS
+    from streamser.core.frames import Frame
+    from streamser.core.labels import CANONICAL_LABELS
 
     labels = tuple(CANONICAL_LABELS)
     probs = tuple(round(0.1 + 0.01 * ((seq + i) % 7), 5) for i in range(len(labels)))
@@ -53,16 +54,16 @@ def _serve(port: int) -> int:
     import resource
 
     from streamser.bus import Bus
-    from streamser.frames import Frame
-    from streamser.labels import CANONICAL_LABELS
-    from streamser.protocol import SessionInfo
-    from streamser.wsserver import ServerConfig, WebSocketServer
+    from streamser.core.frames import SAMPLE_RATE, Frame
+    from streamser.core.labels import CANONICAL_LABELS
+    from streamser.core.protocol import SessionInfo
+    from streamser.outputs.websocket import ServerConfig, WebSocketServer
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     bus: Bus[Frame] = Bus("frames")
     info = SessionInfo("bench", "streamser bench", "bench-fanout-frames",
-                       tuple(CANONICAL_LABELS), 2.0, 1 / RATE_HZ, 16_000, "bench publisher")
+                       tuple(CANONICAL_LABELS), 2.0, 1 / RATE_HZ, SAMPLE_RATE, "bench publisher")
     server = WebSocketServer(bus, info, ServerConfig(host="127.0.0.1", port=port))
     server.start()
     stop = threading.Event()

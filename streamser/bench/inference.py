@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from streamser.bench._proc import percentiles
+from streamser.core.frames import SAMPLE_RATE
 
 __all__ = ["demo_audio", "demo_path", "run_inference", "time_calls"]
 
@@ -27,11 +28,11 @@ def demo_path(folder: Path) -> Path:
 
     path = folder / "bench-speech.wav"
     if not path.is_file():
-        sf.write(str(path), demo_audio(30.0), 16_000, subtype="PCM_16")
+        sf.write(str(path), demo_audio(30.0), SAMPLE_RATE, subtype="PCM_16")
     return path
 
 
-def demo_audio(seconds: float | None = None, rate: int = 16_000) -> np.ndarray:
+def demo_audio(seconds: float | None = None, rate: int = SAMPLE_RATE) -> np.ndarray:
     """The bundled demo speech as float32 mono at ``rate`` (looped to ``seconds`` if longer).
 
     Falls back to a synthetic harmonic "voice" when the asset is missing (an installed package
@@ -86,8 +87,8 @@ def _windows(audio: np.ndarray, window: int, count: int) -> np.ndarray:
 
 def run_inference(model: Path, quick: bool, say: Any) -> dict[str, Any]:
     """Latency per window at 1 and 2 threads, batch costs, RTF, and analysis cost per frame."""
-    from streamser.analyzer import Analyzer, AnalyzerConfig
-    from streamser.frames import AudioBlock
+    from streamser.core.analyzer import Analyzer, AnalyzerConfig
+    from streamser.core.frames import AudioBlock
     from streamser.model import ModelRunner
 
     runs = 40 if quick else 300

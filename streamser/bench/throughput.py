@@ -34,9 +34,10 @@ class StreamSet:
     """N analysis pipelines that advance one hop at a time (bench thread only)."""
 
     def __init__(self, model: Path, n: int, batch: int, threads: int, audio: np.ndarray) -> None:
-        from streamser.analyzer import Analyzer, AnalyzerConfig
-        from streamser.model import ModelRunner, Prediction
-        from streamser.sources import Conditioner
+        from streamser.core.analyzer import Analyzer, AnalyzerConfig
+        from streamser.core.conditioning import Conditioner
+        from streamser.core.contract import Prediction
+        from streamser.model import ModelRunner
 
         self.runner = ModelRunner.load(model, threads=threads, use_gpu=False)
         spec = self.runner.spec
@@ -72,8 +73,8 @@ class StreamSet:
 
     def step(self, arrival: float) -> None:
         """Feed one hop of audio to every stream and make their frames."""
-        from streamser.model import Prediction
-        from streamser.sources import RawBlock
+        from streamser.core.conditioning import RawBlock
+        from streamser.core.contract import Prediction
 
         chunks = [self._chunk(i) for i in range(self.n)]
         if self.batch > 1:

@@ -18,16 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamser.contract import ModelSpec
+from streamser.core.contract import ModelSpec, Prediction
+from streamser.core.frames import AudioBlock, Frame
+from streamser.core.inputguard import sanitize
+from streamser.core.labels import arousal_valence
+from streamser.core.smoothing import EmaSmoother
+from streamser.core.speaker_norm import SpeakerNormalizer, SpeakerNormParams
+from streamser.core.vad import VoiceActivity
+from streamser.core.windowing import Window, Windower
 from streamser.errors import ConfigError
-from streamser.frames import AudioBlock, Frame
-from streamser.inputguard import sanitize
-from streamser.labels import arousal_valence
-from streamser.model import Prediction
-from streamser.smoothing import EmaSmoother
-from streamser.speaker_norm import SpeakerNormalizer, SpeakerNormParams
-from streamser.vad import VoiceActivity
-from streamser.windowing import Window, Windower
 
 __all__ = ["MAX_HOP_S", "MIN_HOP_S", "Analyzer", "AnalyzerConfig"]
 
@@ -143,7 +142,7 @@ class Analyzer:
     def push(self, block: AudioBlock) -> list[Frame]:
         """Feed one block (any length, contiguous or after a gap); return completed frames.
 
-        Non-finite or absurd samples (see :mod:`streamser.inputguard`) never reach the voice
+        Non-finite or absurd samples (see :mod:`streamser.core.inputguard`) never reach the voice
         detector, the model or the smoothing: they become silence, are counted in
         :attr:`bad_samples`, and the smoothing starts afresh.
         """

@@ -32,8 +32,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from streamser.core.frames import SAMPLE_RATE
+from streamser.core.labels import CANONICAL_LABELS, check_labels
 from streamser.errors import ModelContractError
-from streamser.labels import CANONICAL_LABELS, check_labels
 
 __all__ = [
     "EMBEDDING_OUTPUT",
@@ -42,13 +45,13 @@ __all__ = [
     "REQUIRED_METADATA",
     "SAMPLE_RATE",
     "ModelSpec",
+    "Prediction",
     "parse_metadata",
 ]
 
 INPUT_NAME = "waveform"
 PROBS_OUTPUT = "probs"
 EMBEDDING_OUTPUT = "embedding"
-SAMPLE_RATE = 16_000
 REQUIRED_METADATA = ("labels", "sample_rate", "window_s", "hop_s", "model_version")
 
 
@@ -75,6 +78,14 @@ class ModelSpec:
     def hop_samples(self) -> int:
         """Default hop in samples at :attr:`sample_rate`."""
         return round(self.hop_s * self.sample_rate)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Model output for a batch: ``probs`` [batch, n_labels]; ``embedding`` [batch, D] or None."""
+
+    probs: np.ndarray
+    embedding: np.ndarray | None
 
 
 def _number(meta: Mapping[str, str], key: str, source: str) -> float:

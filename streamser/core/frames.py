@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SCHEMA_VERSION", "AudioBlock", "Frame"]
+__all__ = ["SAMPLE_RATE", "SCHEMA_VERSION", "AudioBlock", "Frame"]
+
+#: The one sample rate of the analysis (Hz): every source is converted to it, every model
+#: must declare it (see :mod:`streamser.core.contract`).
+SAMPLE_RATE = 16_000
 
 #: Version of the frame / wire schema. Bump the major part on any incompatible change.
 SCHEMA_VERSION = "1.0"
@@ -19,13 +23,13 @@ SCHEMA_VERSION = "1.0"
 
 @dataclass(frozen=True, eq=False)
 class AudioBlock:
-    """A block of 16 kHz mono float32 audio, as delivered by a source.
+    """A block of :data:`SAMPLE_RATE` mono float32 audio, as delivered by a source.
 
     ``start_sample`` is the index of ``samples[0]`` in the stream (samples since stream start);
     ``arrival`` is ``time.monotonic()`` when the block reached the process (seconds), used only
     for latency measurement. ``bad_samples`` counts input samples that were not finite or absurdly
     large and were replaced with silence before this block was made (see
-    :mod:`streamser.inputguard`).
+    :mod:`streamser.core.inputguard`).
     """
 
     start_sample: int
@@ -50,7 +54,7 @@ class Frame:
     are not an emotion reading, and ``top_label`` is ``None``. ``latency_ms`` runs from the
     arrival of the window's last sample to the moment the frame was made. ``speaker_norm`` is
     true when ``probs`` were re-scored with the session's speaker statistics
-    (:mod:`streamser.speaker_norm`).
+    (:mod:`streamser.core.speaker_norm`).
     """
 
     seq: int

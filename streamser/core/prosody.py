@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from streamser.core.frames import SAMPLE_RATE
+
 __all__ = ["ProsodyConfig", "ProsodyFrames", "ProsodyTracker", "energy_dbfs", "yin_pitch"]
 
 _EPS = 1e-12
@@ -31,7 +33,7 @@ _EPS = 1e-12
 class ProsodyConfig:
     """Analysis settings. Rates in Hz, ``hop`` and ``window`` in samples at ``sample_rate``."""
 
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     fmin_hz: float = 60.0
     fmax_hz: float = 400.0
     hop: int = 320

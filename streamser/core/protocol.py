@@ -4,7 +4,7 @@ Server to client (every message has ``type`` and ``schema``):
 
 - ``hello`` — first message: ``session``, ``server``, ``model_version``, ``labels``,
   ``window_s``, ``hop_s``, ``sample_rate``, ``source``.
-- ``frame`` — one per analysis window: the fields of :meth:`streamser.frames.Frame.to_dict`.
+- ``frame`` — one per analysis window: the fields of :meth:`streamser.core.frames.Frame.to_dict`.
 - ``status`` — every few seconds: ``state``, ``frames``, ``dropped_blocks``, ``subscribers``,
   ``client_dropped`` (frames this client lost because it read too slowly), ``max_rate_hz``.
 - ``subscribed`` — reply to ``subscribe`` with the rate in force.
@@ -22,7 +22,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from streamser.frames import SCHEMA_VERSION, Frame
+from streamser.core.frames import SCHEMA_VERSION, Frame
 
 __all__ = [
     "ClientMessage",

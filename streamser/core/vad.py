@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 import webrtcvad
 
+from streamser.core.frames import SAMPLE_RATE
+
 __all__ = ["FRAME_SAMPLES", "VoiceActivity"]
 
-SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 480  # 30 ms at 16 kHz, one of the WebRTC VAD's allowed frame sizes
 _TARGET = 10.0 ** (-20.0 / 20.0)  # recent peak frame level is brought to -20 dBFS
 _MAX_GAIN = 10.0 ** (30.0 / 20.0)

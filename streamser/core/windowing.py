@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamser.frames import AudioBlock
-from streamser.ringbuffer import RingBuffer
+from streamser.core.frames import AudioBlock
+from streamser.core.ringbuffer import RingBuffer
 
 __all__ = ["Window", "Windower"]
 

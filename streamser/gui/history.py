@@ -6,7 +6,7 @@ ordered *view* (no copy): every row is written twice, at ``i`` and ``i + capacit
 
 - frames -> per-label smoothed probabilities, voiced flags, arousal/valence, latency;
 - audio blocks -> a min/max waveform envelope, level and clipping, and pitch/energy from
-  :class:`streamser.prosody.ProsodyTracker`.
+  :class:`streamser.core.prosody.ProsodyTracker`.
 
 Nothing is allocated per item after construction except the small arrays the prosody tracker
 returns. Not thread-safe: the Qt main thread owns it (it feeds what it drained from the bus).
@@ -21,12 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamser.frames import AudioBlock, Frame
-from streamser.prosody import ProsodyTracker
+from streamser.core.frames import SAMPLE_RATE, AudioBlock, Frame
+from streamser.core.prosody import ProsodyTracker
 
 __all__ = ["History", "HistoryConfig", "Ring"]
 
-SAMPLE_RATE = 16_000
 CLIP_LEVEL = 0.999
 
 

@@ -84,7 +84,7 @@ class _LiveFactory:
     def __call__(self, choice: SourceChoice) -> ServedEngine:
         from streamser.app import open_source
         from streamser.engine import Engine, EngineConfig
-        from streamser.wsserver import WebSocketServer, session_info
+        from streamser.outputs.websocket import WebSocketServer, session_info
 
         first = self.live.source
         is_first_file = choice.path is not None and first not in ("mic", "-") and \

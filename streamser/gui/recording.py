@@ -4,7 +4,7 @@ A :class:`Recording` has its own bounded subscriptions to the engine's buses and
 thread (``streamser-record``), so disk I/O never runs on the Qt main thread and never slows the
 engine. The main thread calls :meth:`Recording.start`, reads :attr:`Recording.elapsed_s` for the
 visible timer, and calls :meth:`Recording.stop` (idempotent; joins the thread and closes the
-files). The writers come from :mod:`streamser.record`.
+files). The writers come from :mod:`streamser.outputs.recorders`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streamser.bus import BoundedQueue, Overflow
+from streamser.core.frames import AudioBlock, Frame
 from streamser.errors import OutputError
-from streamser.frames import AudioBlock, Frame
 
 __all__ = ["Recording", "RecordingPaths", "recording_paths"]
 
@@ -54,7 +54,7 @@ def recording_paths(
 
 
 def _default_writers() -> tuple[WriterFactory, WriterFactory]:
-    from streamser.record import AudioRecorder, FrameRecorder
+    from streamser.outputs.recorders import AudioRecorder, FrameRecorder
 
     return FrameRecorder, AudioRecorder
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streamser.bus import BoundedQueue, Bus, Overflow
+from streamser.core.frames import AudioBlock, Frame
 from streamser.errors import StreamserError
-from streamser.frames import AudioBlock, Frame
 
 __all__ = ["EngineFactory", "EngineHost", "EngineLike", "SourceChoice"]
 

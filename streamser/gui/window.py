@@ -18,6 +18,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QVBoxLayout, QWidget
 
+from streamser.core.labels import CANONICAL_LABELS
 from streamser.errors import StreamserError
 from streamser.gui.history import History, HistoryConfig
 from streamser.gui.options import DashboardOptions
@@ -30,7 +31,6 @@ from streamser.gui.widgets.now import NowPanel
 from streamser.gui.widgets.status import StatusInfo, StatusPanel
 from streamser.gui.widgets.strips import ProsodyStrip, WaveformStrip
 from streamser.gui.widgets.trajectories import LegendRow, TrajectoryPlot
-from streamser.labels import CANONICAL_LABELS
 
 __all__ = ["DashboardWindow"]
 

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import IO
 
+from streamser.core.frames import SAMPLE_RATE, AudioBlock, Frame
 from streamser.errors import OutputError
-from streamser.frames import AudioBlock, Frame
 
 __all__ = ["FRAME_FORMATS", "AudioRecorder", "FrameRecorder"]
 
@@ -77,7 +77,7 @@ class FrameRecorder:
 class AudioRecorder:
     """Write 16 kHz mono blocks to ``.wav`` (16-bit PCM) or ``.flac``; gaps become silence."""
 
-    def __init__(self, path: str | Path, rate: int = 16_000) -> None:
+    def __init__(self, path: str | Path, rate: int = SAMPLE_RATE) -> None:
         import soundfile as sf
 
         self.path = Path(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamser.frames import Frame
+from streamser.core.frames import Frame
 
 __all__ = ["format_frame", "header"]
 

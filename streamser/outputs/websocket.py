@@ -32,10 +32,9 @@ from websockets.protocol import State
 
 from streamser import __version__
 from streamser.bus import BoundedQueue, Bus, Overflow
-from streamser.contract import ModelSpec
-from streamser.errors import OutputError
-from streamser.frames import Frame
-from streamser.protocol import (
+from streamser.core.contract import ModelSpec
+from streamser.core.frames import Frame
+from streamser.core.protocol import (
     ProtocolError,
     SessionInfo,
     error_message,
@@ -45,6 +44,7 @@ from streamser.protocol import (
     reply_message,
     status_message,
 )
+from streamser.errors import OutputError
 
 __all__ = ["ServerConfig", "WebSocketServer", "session_info"]
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamser.contract import ModelSpec
-from streamser.labels import CANONICAL_LABELS
-from streamser.model import Prediction
+from streamser.core.contract import ModelSpec, Prediction
+from streamser.core.labels import CANONICAL_LABELS
 
 SR = 16_000
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from streamser.core.labels import CANONICAL_LABELS
 from streamser.gui.options import DashboardOptions
-from streamser.labels import CANONICAL_LABELS
 
 MODULES = ["app", "history", "live", "options", "recording", "session", "theme", "window",
            "widgets.avplane", "widgets.controls", "widgets.meters", "widgets.now",
@@ -29,7 +29,7 @@ def test_all_names_exist(name: str) -> None:
 def test_qt_free_modules_import_without_qt() -> None:
     """Options, session, history and the colour map load without importing Qt."""
     code = ("import sys; import streamser.gui.options, streamser.gui.session, "
-            "streamser.gui.history, streamser.gui.theme, streamser.prosody; "
+            "streamser.gui.history, streamser.gui.theme, streamser.core.prosody; "
             "print('PySide6' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamser.frames import AudioBlock, Frame
+from streamser.core.frames import AudioBlock, Frame
 from streamser.gui.history import History, HistoryConfig, Ring
 
 LABELS = ("neutral", "happy", "sad", "angry")

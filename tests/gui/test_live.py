@@ -14,7 +14,7 @@ from streamser.errors import ConfigError
 from streamser.gui.live import live_factory, run_live_dashboard, source_choice
 from streamser.gui.options import DashboardOptions
 from streamser.gui.session import SourceChoice
-from streamser.wsserver import ServerConfig
+from streamser.outputs.websocket import ServerConfig
 
 
 def test_source_choice_from_live_options(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from streamser.bus import Bus
+from streamser.core.frames import AudioBlock, Frame
 from streamser.errors import OutputError
-from streamser.frames import AudioBlock, Frame
 from streamser.gui.recording import Recording, recording_paths
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from streamser.bus import Bus
+from streamser.core.frames import AudioBlock, Frame
 from streamser.errors import AudioSourceError
-from streamser.frames import AudioBlock, Frame
 from streamser.gui.session import EngineHost, SourceChoice
 
 

@@ -131,7 +131,7 @@ def test_hop_and_smoothing_apply_live(qtbot: Any, themed: Any, factory: Factory,
 def test_record_writes_frames_and_audio(qtbot: Any, themed: Any, factory: Factory,
                                         tmp_path: Path) -> None:
     """Record writes a frames file and an audio file to the folder, with a running timer."""
-    pytest.importorskip("streamser.record")
+    pytest.importorskip("streamser.outputs.recorders")
     factory.realtime = True
     window = make_window(qtbot, factory, tmp_path)
     window.controls.set_record_folder(tmp_path / "rec")

@@ -1,7 +1,7 @@
 """The arousal-valence plane: labels at their circumplex positions, the current point, a trail.
 
 Valence runs left (negative) to right (positive), arousal bottom (low) to top (high); each label
-sits at its fixed coordinates from :data:`streamser.labels.CIRCUMPLEX`. The trail covers the
+sits at its fixed coordinates from :data:`streamser.core.labels.CIRCUMPLEX`. The trail covers the
 last few seconds and fades with age; the current point takes the colour of the top label (grey
 when unvoiced). Main thread only.
 """
@@ -14,9 +14,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QFont
 
+from streamser.core.labels import CIRCUMPLEX
 from streamser.gui import theme
 from streamser.gui.history import History
-from streamser.labels import CIRCUMPLEX
 
 __all__ = ["AVPlane"]
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from streamser.frames import Frame
+from streamser.core.frames import Frame
 from streamser.gui import theme
 
 __all__ = ["NowPanel"]
