@@ -14,6 +14,9 @@ name      layout                                          speaker id
 ravdess   ``Actor_XX/03-01-EE-II-SS-RR-AA.*`` (speech:    ``ravdess:AA`` (two digits)
           modality 03, vocal channel 01)
 tess      ``<OAF|YAF>_<emotion>/<prefix>_<word>_<emo>.*`` ``tess:OAF`` / ``tess:YAF`` (from folder)
+nemo      ``samples/EB0_anger_1.*`` (speaker_emotion_n)    ``nemo:EB0``
+ased      ``05Angry/a5-03-01-02-50.*`` (x n-yy-aa-gg-bb)  ``ased:50`` (bb)
+baved     ``0/10-f-20-0-1-0.*`` (spk-g-age-word-level-r)  ``baved:10``; level 1 -> neutral, 0/2 none
 cremad    ``1001_DFA_ANG_XX.*`` (speaker_sentence_emo_lvl) ``cremad:1001``
 emodb     ``03a01Fa.*`` (speaker, text, German letter,     ``emodb:03``
           version); boredom (L) has no canonical label
@@ -50,10 +53,13 @@ __all__ = [
     "canonical_label",
     "default_corpora_root",
     "load_corpus",
+    "scan_ased",
+    "scan_baved",
     "scan_corpus",
     "scan_cremad",
     "scan_emodb",
     "scan_manifest",
+    "scan_nemo",
     "scan_ravdess",
     "scan_savee",
     "scan_tess",
@@ -75,14 +81,17 @@ CORPORA_ENV = "STREAMSER_CORPORA"
 class Utterance:
     """One labelled recording.
 
-    ``label`` is canonical (see :data:`streamser.labels.CANONICAL_LABELS`); ``speaker`` is
-    namespaced by corpus (``"ravdess:19"``); ``corpus`` is the loader name (``"ravdess"``).
+    ``label`` is canonical (see :data:`streamser.labels.CANONICAL_LABELS`), or ``None`` where the
+    corpus gives no category (BAVED's low and high intensity levels); ``speaker`` is namespaced
+    by corpus (``"ravdess:19"``); ``corpus`` is the loader name (``"ravdess"``); ``arousal`` is
+    the corpus's own intensity level where it has one (BAVED: 0 low, 1 normal, 2 high).
     """
 
     path: Path
-    label: str
+    label: str | None
     speaker: str
     corpus: str
+    arousal: int | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,96 @@ def scan_tess(root: Path) -> CorpusScan:
             continue
         found.append(Utterance(path, label, f"tess:{speaker}", "tess"))
     return _finish("tess", found, skipped)
+
+
+# --------------------------------------------------------------------------- nEMO
+
+_NEMO_RE = re.compile(r"^([A-Z]{2}\d)_([a-z]+)_(\d+)$", re.IGNORECASE)
+
+
+def scan_nemo(root: Path) -> CorpusScan:
+    """nEMO (Polish) ``samples/{speaker}_{emotion}_{sentence}.*``; speaker ``nemo:EB0``.
+
+    Emotions anger, fear, happiness, neutral, sadness, surprised map to canonical labels.
+    """
+    root = _check_root(root, "nemo")
+    found: list[Utterance] = []
+    skipped: Counter[str] = Counter()
+    for path in _audio_files(root):
+        m = _NEMO_RE.match(path.stem)
+        if m is None:
+            skipped[BAD_NAME] += 1
+            continue
+        speaker, raw, _sentence = m.groups()
+        label = canonical_label(raw)
+        if label is None:
+            skipped[f"unmapped emotion {raw.lower()!r}"] += 1
+            continue
+        found.append(Utterance(path, label, f"nemo:{speaker.upper()}", "nemo"))
+    return _finish("nemo", found, skipped)
+
+
+# --------------------------------------------------------------------------- ASED
+
+_ASED_EMOTIONS = {"n": "neutral", "f": "fearful", "h": "happy", "s": "sad", "a": "angry"}
+_ASED_RE = re.compile(r"^([a-z])(\d)-(\d{2})-(\d{2})-(\d{2})-(\d{2})$", re.IGNORECASE)
+
+#: ASED sentences spoken in all five emotions; sentences 03-07 are emotion-specific texts.
+ASED_SHARED_SENTENCES = frozenset({"01", "02"})
+
+
+def scan_ased(root: Path) -> CorpusScan:
+    """ASED (Amharic) ``<NN><Emotion>/xn-yy-aa-gg-bb.*`` (case-insensitive); speaker ``ased:bb``.
+
+    ``x`` is the emotion letter, ``yy`` the sentence, ``bb`` the speaker (1 of 65). Sentences
+    03-07 carry one emotion each (see :data:`ASED_SHARED_SENTENCES`); the path keeps ``yy`` so
+    an evaluation can restrict itself to the shared sentences.
+    """
+    root = _check_root(root, "ased")
+    found: list[Utterance] = []
+    skipped: Counter[str] = Counter()
+    for path in _audio_files(root):
+        m = _ASED_RE.match(path.stem)
+        if m is None:
+            skipped[BAD_NAME] += 1
+            continue
+        letter, _folder, _sentence, _rep, _gender, speaker = m.groups()
+        label = _ASED_EMOTIONS.get(letter.lower())
+        if label is None:
+            skipped[f"unmapped emotion letter {letter!r}"] += 1
+            continue
+        found.append(Utterance(path, label, f"ased:{speaker}", "ased"))
+    return _finish("ased", found, skipped)
+
+
+# --------------------------------------------------------------------------- BAVED
+
+_BAVED_RE = re.compile(r"^(\d+)-([mf])-(\d+)-(\d)-([012])-(\d+)$", re.IGNORECASE)
+#: BAVED speakers that are the same person (the same 21 recordings under two ids).
+_BAVED_SAME_SPEAKER = {"53": "46"}
+
+
+def scan_baved(root: Path) -> CorpusScan:
+    """BAVED (Arabic) ``<word>/<speaker>-<m|f>-<age>-<word>-<level>-<record>.*``.
+
+    The label is an intensity level, not an emotion: level 1 (everyday speech) maps to
+    ``neutral``; levels 0 (low) and 2 (high) have no category (``label=None``). Every utterance
+    carries the level as ``arousal``. Speaker 53 is speaker 46 (``baved:46``).
+    """
+    root = _check_root(root, "baved")
+    found: list[Utterance] = []
+    skipped: Counter[str] = Counter()
+    for path in _audio_files(root):
+        m = _BAVED_RE.match(path.stem)
+        if m is None:
+            skipped[BAD_NAME] += 1
+            continue
+        speaker, _gender, _age, _word, level, _record = m.groups()
+        speaker = _BAVED_SAME_SPEAKER.get(speaker, speaker)
+        arousal = int(level)
+        label = "neutral" if arousal == 1 else None
+        found.append(Utterance(path, label, f"baved:{speaker}", "baved", arousal=arousal))
+    return _finish("baved", found, skipped)
 
 
 # --------------------------------------------------------------------------- CREMA-D
@@ -417,6 +516,9 @@ def scan_manifest(csv_path: Path, corpus: str | None = None) -> CorpusScan:
 CORPORA: dict[str, Callable[[Path], CorpusScan]] = {
     "ravdess": scan_ravdess,
     "tess": scan_tess,
+    "nemo": scan_nemo,
+    "ased": scan_ased,
+    "baved": scan_baved,
     "cremad": scan_cremad,
     "emodb": scan_emodb,
     "savee": scan_savee,

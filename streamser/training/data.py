@@ -21,14 +21,14 @@ the clip's loudest frame minus 35 dB. It is level-invariant above the -60 dBFS f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from streamser.training.augment import speed_crop
 from streamser.training.corpora import Utterance
 
-__all__ = ["FRAME", "ClipSet", "engine_windows", "voiced_frames"]
+__all__ = ["AROUSAL_OF_LABEL", "FRAME", "ClipSet", "engine_windows", "voiced_frames"]
 
 FRAME = 480  # 30 ms at 16 kHz, as the engine's VAD
 
@@ -61,15 +61,31 @@ def engine_windows(
     return out[keep] if keep.any() else out
 
 
+#: Arousal level (0 low, 1 normal, 2 high) implied by a category, for the auxiliary arousal
+#: target; disgust is left out (its arousal varies), calm and sad are low.
+AROUSAL_OF_LABEL: dict[str, int] = {
+    "sad": 0, "calm": 0, "neutral": 1,
+    "happy": 2, "angry": 2, "fearful": 2, "surprised": 2,
+}
+
+
 @dataclass
 class ClipSet:
-    """Decoded clips with integer labels (indices into ``labels``) and their voiced frames."""
+    """Decoded clips with integer labels (indices into ``labels``) and their voiced frames.
+
+    ``y`` is ``-1`` for clips without a category (kept only with ``keep_uncategorised``, e.g.
+    BAVED's low/high levels); ``arousal`` is 0/1/2, or ``-1`` where unknown. ``codec`` holds an
+    optional pre-rendered lossy-codec copy of each clip (same length), used by
+    :meth:`sample_batch` with probability ``p_codec``.
+    """
 
     utterances: list[Utterance]
     audio: list[np.ndarray]
     y: np.ndarray
     labels: tuple[str, ...]
     voiced: list[np.ndarray]
+    arousal: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    codec: list[np.ndarray | None] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -77,23 +93,38 @@ class ClipSet:
         utterances: Sequence[Utterance],
         audio: Sequence[np.ndarray],
         labels: Sequence[str],
+        keep_uncategorised: bool = False,
     ) -> ClipSet:
-        """Keep the utterances whose label is in ``labels`` (others are dropped)."""
+        """Keep the utterances whose label is in ``labels`` (others are dropped), and with
+        ``keep_uncategorised`` also those with no label but an arousal level."""
         index = {label: i for i, label in enumerate(labels)}
-        keep = [i for i, u in enumerate(utterances) if u.label in index]
+        keep = [
+            i for i, u in enumerate(utterances)
+            if u.label in index or (keep_uncategorised and u.label is None
+                                    and u.arousal is not None)
+        ]
         utts = [utterances[i] for i in keep]
         clips = [np.asarray(audio[i], dtype=np.float32) for i in keep]
-        y = np.array([index[u.label] for u in utts], dtype=np.int64)
-        return cls(utts, clips, y, tuple(labels), [np.flatnonzero(voiced_frames(a)) for a in clips])
+        y = np.array([index.get(u.label, -1) if u.label else -1 for u in utts], dtype=np.int64)
+        arousal = np.array(
+            [u.arousal if u.arousal is not None else AROUSAL_OF_LABEL.get(u.label or "", -1)
+             for u in utts], dtype=np.int64)
+        return cls(utts, clips, y, tuple(labels), [np.flatnonzero(voiced_frames(a)) for a in clips],
+                   arousal, [None] * len(utts))
 
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def sampling_weights(self, corpus_weights: dict[str, float] | None = None) -> np.ndarray:
+    def sampling_weights(
+        self, corpus_weights: dict[str, float] | None = None, balance_speakers: bool = False
+    ) -> np.ndarray:
         """Per-clip probabilities: classes balanced within each corpus, corpora weighted.
 
         ``corpus_weights`` maps corpus name to its share of a batch; corpora not named share
-        equally whatever weight remains (all equal when ``None``).
+        equally whatever weight remains (all equal when ``None``). With ``balance_speakers``
+        each speaker also gets an equal share inside each class, so a corpus with a few
+        prolific speakers (BAVED) does not become those speakers. Clips without a category
+        are balanced by arousal level instead.
         """
         corpora = sorted({u.corpus for u in self.utterances})
         given = dict(corpus_weights or {})
@@ -103,20 +134,33 @@ class ClipSet:
         share = {**given, **{c: (left / len(rest) if rest else 0.0) for c in rest}}
         if not given:
             share = {c: 1.0 / len(corpora) for c in corpora}
+        corpus = np.array([u.corpus for u in self.utterances])
+        speaker = np.array([u.speaker for u in self.utterances])
+        cls_key = np.where(self.y >= 0, self.y, 1000 + self.arousal)
         w = np.zeros(len(self), dtype=np.float64)
         for c in corpora:
-            in_c = np.array([u.corpus == c for u in self.utterances])
-            classes = np.unique(self.y[in_c])
+            in_c = corpus == c
+            classes = np.unique(cls_key[in_c])
             for k in classes:
-                sel = in_c & (self.y == k)
-                w[sel] = share[c] / len(classes) / sel.sum()
+                sel = in_c & (cls_key == k)
+                if not balance_speakers:
+                    w[sel] = share[c] / len(classes) / sel.sum()
+                    continue
+                spk = np.unique(speaker[sel])
+                for s_id in spk:
+                    s_sel = sel & (speaker == s_id)
+                    w[s_sel] = share[c] / len(classes) / len(spk) / s_sel.sum()
         return w / w.sum()
 
     def crop(
-        self, i: int, window: int, rng: np.random.Generator, factor: float = 1.0
+        self, i: int, window: int, rng: np.random.Generator, factor: float = 1.0,
+        source: np.ndarray | None = None,
     ) -> np.ndarray:
-        """A ``window``-sample crop of clip ``i`` holding speech (see module docstring)."""
-        audio = self.audio[i]
+        """A ``window``-sample crop of clip ``i`` holding speech (see module docstring).
+
+        ``source`` replaces the clip's audio (a codec copy of the same length).
+        """
+        audio = self.audio[i] if source is None else source
         n_src = max(2, round(window * factor))
         voiced = self.voiced[i]
         if len(voiced) == 0 or len(audio) < n_src:
@@ -141,11 +185,15 @@ class ClipSet:
         weights: np.ndarray,
         speed: tuple[float, float] = (1.0, 1.0),
         p_speed: float = 0.0,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(waveforms [size, window] float32, labels [size] int64)`` drawn with ``weights``."""
+        p_codec: float = 0.0,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(waveforms [size, window] float32, labels [size], arousal [size])`` (int64),
+        drawn with ``weights``; a clip's codec copy stands in with probability ``p_codec``."""
         idx = rng.choice(len(self), size=size, p=weights)
         out = np.empty((size, window), dtype=np.float32)
         for row, i in enumerate(idx):
             factor = float(rng.uniform(*speed)) if rng.random() < p_speed else 1.0
-            out[row] = self.crop(int(i), window, rng, factor)
-        return out, self.y[idx]
+            copy = self.codec[i] if self.codec and rng.random() < p_codec else None
+            out[row] = self.crop(int(i), window, rng, factor, copy)
+        arousal = self.arousal[idx] if len(self.arousal) else np.full(size, -1, dtype=np.int64)
+        return out, self.y[idx], arousal

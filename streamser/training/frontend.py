@@ -42,6 +42,12 @@ class FrontEndConfig:
     f_min: float = 50.0
     f_max: float = 8000.0
     top_db: float = 80.0
+    #: ``"global"``: standardise over all bins and frames (1.x models). ``"band"``: also
+    #: subtract each mel band's mean over the window's speech frames (frames within
+    #: ``speech_db`` of the loudest), so a fixed spectral tilt or microphone colour becomes a
+    #: per-band constant and disappears.
+    norm: str = "global"
+    speech_db: float = 30.0
 
     def n_frames(self, n_samples: int) -> int:
         """Frames produced for ``n_samples`` input samples (no centre padding)."""
@@ -104,6 +110,9 @@ class LogMel(nn.Module):
         self.register_buffer("melfb", melfb, persistent=False)
         self.n_bins = n_bins
         self.floor_nat = c.top_db / 10.0 * math.log(10.0)  # top_db expressed in ln(power)
+        self.speech_nat = c.speech_db / 10.0 * math.log(10.0)
+        if c.norm not in ("global", "band"):
+            raise ValueError(f"FrontEndConfig.norm must be 'global' or 'band', got {c.norm!r}")
 
     def power_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Mel power ``[batch, n_mels, frames]`` (no log, no normalisation)."""
@@ -113,7 +122,17 @@ class LogMel(nn.Module):
         return torch.matmul(self.melfb, power)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        logmel = torch.log(self.power_mel(waveform) + 1e-12)
+        power = self.power_mel(waveform)
+        logmel = torch.log(power + 1e-12)
+        if self.cfg.norm == "band":
+            # Per-band mean over speech frames (frame energy within speech_db of the loudest),
+            # subtracted before the floor, so a fixed tilt is removed from pauses as well.
+            frame_db = torch.log(power.sum(dim=1, keepdim=True) + 1e-12)
+            speech = (frame_db >= frame_db.amax(dim=2, keepdim=True) - self.speech_nat).float()
+            band_mean = (logmel * speech).sum(dim=2, keepdim=True) / speech.sum(
+                dim=2, keepdim=True
+            ).clamp_min(1.0)
+            logmel = logmel - band_mean
         peak = torch.amax(logmel, dim=(1, 2), keepdim=True)
         logmel = torch.maximum(logmel, peak - self.floor_nat)
         mean = logmel.mean(dim=(1, 2), keepdim=True)

@@ -34,6 +34,9 @@ class ModelConfig:
     dropout: float = 0.2
     scale: float = 16.0
     blocks: tuple[int, int, int] = (5, 10, 5)
+    #: Training-only auxiliary head: arousal level (low / normal / high) from the embedding.
+    #: It is not exported; it shapes the embedding with BAVED's intensity levels.
+    aux_arousal: bool = False
 
 
 def _ch(n: int, width: float) -> int:
@@ -244,6 +247,7 @@ class SERModel(nn.Module):
         else:
             raise ValueError(f"unknown arch {cfg.arch!r}; use 'facenet' or 'resnet'")
         self.head = nn.Linear(cfg.emb_dim, n_classes)
+        self.arousal_head = nn.Linear(cfg.emb_dim, 3) if cfg.aux_arousal else None
 
     def forward_features(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-mel ``[batch, 1, n_mels, frames]`` -> (logits, L2-normalised embedding)."""

@@ -24,7 +24,9 @@ import torch
 from torch.nn import functional as F
 
 from streamser.training.augment import AugmentConfig, augment_waveforms, spec_augment
+from streamser.training.channel import ChannelAugment, ChannelConfig, NoiseBank
 from streamser.training.data import ClipSet, engine_windows
+from streamser.training.frontend import FrontEndConfig
 from streamser.training.losses import siamese_distance_loss, triplet_semihard_loss
 from streamser.training.nets import ModelConfig, SERModel
 
@@ -40,6 +42,9 @@ class TrainConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    channel: ChannelConfig = field(default_factory=ChannelConfig.off)
+    arousal_weight: float = 0.0  # auxiliary arousal loss (needs model.aux_arousal)
     window_s: float = 2.0
     hop_s: float = 0.5
     epochs: int = 16
@@ -51,6 +56,7 @@ class TrainConfig:
     metric_loss: str = "triplet"  # "triplet", "siamese" or "none"
     metric_weight: float = 1.0
     corpus_weights: tuple[tuple[str, float], ...] = (("ravdess", 0.6),)
+    balance_speakers: bool = False
     seed: int = 0
     threads: int = 2
 
@@ -78,7 +84,13 @@ class TrainConfig:
             k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augment").items()
         }
         d["corpus_weights"] = tuple(tuple(x) for x in d["corpus_weights"])
-        return TrainConfig(model=model, augment=AugmentConfig(**aug), **d)
+        front = FrontEndConfig(**d.pop("frontend", {}))
+        chan: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in d.pop("channel", {"enabled": False}).items()
+        }
+        return TrainConfig(model=model, augment=AugmentConfig(**aug), frontend=front,
+                           channel=ChannelConfig(**chan), **d)
 
 
 def _metric(cfg: TrainConfig, emb: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -95,7 +107,7 @@ def load_checkpoint(path: Path | str) -> tuple[SERModel, dict]:
     """A trained model (eval mode) and its saved info (config, labels, temperature...)."""
     state = torch.load(Path(path), map_location="cpu", weights_only=False)
     cfg = TrainConfig.from_json(state["config"])
-    model = SERModel(len(state["labels"]), cfg.model)
+    model = SERModel(len(state["labels"]), cfg.model, cfg.frontend)
     model.load_state_dict(state["model"])
     model.eval()
     return model, state
@@ -107,7 +119,7 @@ def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:
     src = src_model.state_dict()
     own = model.state_dict()
     for key, value in src.items():
-        if key.startswith("head."):
+        if key.startswith(("head.", "arousal_head.")):
             continue
         if key in own and own[key].shape == value.shape:
             own[key] = value
@@ -125,10 +137,12 @@ def train(
     out_dir: Path | str,
     init_from: Path | str | None = None,
     progress: bool = True,
+    noise: NoiseBank | None = None,
 ) -> Path:
     """Train on ``data``; write ``out_dir/model.pt`` (final) and ``out_dir/last.pt`` (resume).
 
-    ``init_from`` is a pretrained ``model.pt`` whose weights start the run (transfer). Returns
+    ``init_from`` is a pretrained ``model.pt`` whose weights start the run (transfer); ``noise``
+    is real noise for the channel augmentation (``cfg.channel``). Returns
     the path of ``model.pt``. An existing ``model.pt`` with the same config is reused.
     """
     from tqdm.auto import tqdm
@@ -143,14 +157,15 @@ def train(
             return final
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = SERModel(len(data.labels), cfg.model)
+    model = SERModel(len(data.labels), cfg.model, cfg.frontend)
+    channel = ChannelAugment(cfg.channel, noise)
     if init_from is not None:
         _init_from(model, Path(init_from), data.labels)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.epochs * cfg.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
                                                 pct_start=0.15)
-    weights = data.sampling_weights(dict(cfg.corpus_weights))
+    weights = data.sampling_weights(dict(cfg.corpus_weights), cfg.balance_speakers)
     start_epoch = 0
     history: list[dict] = []
     last = out / "last.pt"
@@ -168,30 +183,41 @@ def train(
         rng = np.random.default_rng([cfg.seed, epoch])
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         model.train()
-        sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0}
+        sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0, "arousal": 0.0}
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
         for _ in bar:
             a = cfg.augment
-            xb, yb = data.sample_batch(cfg.batch_size, cfg.window, rng, weights,
-                                       a.speed if a.enabled else (1.0, 1.0),
-                                       a.p_speed if a.enabled else 0.0)
+            xb, yb, ab = data.sample_batch(cfg.batch_size, cfg.window, rng, weights,
+                                           a.speed if a.enabled else (1.0, 1.0),
+                                           a.p_speed if a.enabled else 0.0,
+                                           p_codec=cfg.channel.p_codec if cfg.channel.enabled
+                                           else 0.0)
             x = torch.from_numpy(xb)
             y = torch.from_numpy(yb)
+            x = channel(x, g)
             pool = x[torch.randperm(len(x), generator=g)] if a.enabled else None
             x = augment_waveforms(x, a, g, pool)
             feats = spec_augment(model.frontend(x), a, g)
             logits, emb = model.forward_features(feats)
-            ce = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            metric = _metric(cfg, emb, y)
+            has = y >= 0  # rows with an emotion category (BAVED's low/high levels have none)
+            ce = F.cross_entropy(logits[has], y[has], label_smoothing=cfg.label_smoothing)
+            metric = _metric(cfg, emb[has], y[has])
             loss = ce + cfg.metric_weight * metric
+            if model.arousal_head is not None and cfg.arousal_weight > 0:
+                ar = torch.from_numpy(ab)
+                known = ar >= 0
+                a_loss = F.cross_entropy(model.arousal_head(emb[known] * model.cfg.scale),
+                                         ar[known])
+                loss = loss + cfg.arousal_weight * a_loss
+                sums["arousal"] += float(a_loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             sums["ce"] += float(ce.detach())
             sums["metric"] += float(metric.detach())
-            sums["acc"] += float((logits.argmax(1) == y).float().mean())
+            sums["acc"] += float((logits[has].argmax(1) == y[has]).float().mean())
             bar.set_postfix(ce=f"{sums['ce'] / (bar.n + 1):.3f}")
         stats = {k: v / cfg.steps_per_epoch for k, v in sums.items()}
         stats.update(epoch=epoch + 1, elapsed_s=round(time.time() - t0, 1))

@@ -210,3 +210,62 @@ def test_real_corpora_counts() -> None:
     tess = scan_corpus("tess", root / "tess")
     assert len(tess.utterances) == 2798 and tess.n_skipped == 0
     assert {u.speaker for u in tess.utterances} == {"tess:OAF", "tess:YAF"}
+
+
+def test_nemo_speakers_and_labels(tmp_path: Path) -> None:
+    """nEMO: speaker and emotion from the file name; Polish-corpus English names map."""
+    _touch(tmp_path / "samples" / "EB0_anger_1.wav")
+    _touch(tmp_path / "samples" / "WR0_happiness_86.flac")
+    _touch(tmp_path / "samples" / "KS0_surprised_10.wav")
+    _touch(tmp_path / "samples" / "KS0_boredom_3.wav")
+    _touch(tmp_path / "samples" / "data_notes.wav")
+    scan = scan_corpus("nemo", tmp_path)
+    got = _by_name(scan.utterances)
+    assert got["EB0_anger_1.wav"].label == "angry"
+    assert got["EB0_anger_1.wav"].speaker == "nemo:EB0"
+    assert got["WR0_happiness_86.flac"].label == "happy"
+    assert got["KS0_surprised_10.wav"].label == "surprised"
+    assert len(got) == 3 and scan.n_skipped == 2
+
+
+def test_ased_case_insensitive_and_speaker_field(tmp_path: Path) -> None:
+    """ASED: the emotion letter (any case) and speaker bb; the folder does not decide."""
+    _touch(tmp_path / "05Angry" / "a5-03-01-02-50.wav")
+    _touch(tmp_path / "04Sad" / "S4-04-02-01-29.wav")
+    _touch(tmp_path / "01Neutral" / "n1-01-01-01-01.wav")
+    _touch(tmp_path / "01Neutral" / "q1-01-01-01-01.wav")
+    scan = scan_corpus("ased", tmp_path)
+    got = _by_name(scan.utterances)
+    assert got["a5-03-01-02-50.wav"].label == "angry"
+    assert got["a5-03-01-02-50.wav"].speaker == "ased:50"
+    assert got["S4-04-02-01-29.wav"].label == "sad"
+    assert got["n1-01-01-01-01.wav"].speaker == "ased:01"
+    assert scan.n_skipped == 1
+
+
+def test_baved_levels_and_duplicate_speaker(tmp_path: Path) -> None:
+    """BAVED: level 1 is neutral, 0 and 2 have no category; speaker 53 is speaker 46."""
+    _touch(tmp_path / "0" / "10-f-20-0-1-0.wav")
+    _touch(tmp_path / "0" / "10-f-20-0-2-1.wav")
+    _touch(tmp_path / "3" / "53-m-22-3-0-7.wav")
+    scan = scan_corpus("baved", tmp_path)
+    got = _by_name(scan.utterances)
+    assert got["10-f-20-0-1-0.wav"].label == "neutral"
+    assert got["10-f-20-0-1-0.wav"].arousal == 1
+    assert got["10-f-20-0-2-1.wav"].label is None and got["10-f-20-0-2-1.wav"].arousal == 2
+    assert got["53-m-22-3-0-7.wav"].speaker == "baved:46"
+
+
+@pytest.mark.corpora
+def test_real_new_corpora_counts() -> None:
+    """nEMO, ASED and BAVED load fully with the speaker counts their README gives."""
+    root = default_corpora_root()
+    if root is None or not all((root / c).is_dir() for c in ("nemo", "ased", "baved")):
+        pytest.skip("corpora folder not found (set STREAMSER_CORPORA)")
+    nemo = scan_corpus("nemo")
+    assert len(nemo.utterances) == 4481 and len({u.speaker for u in nemo.utterances}) == 9
+    ased = scan_corpus("ased")
+    assert len(ased.utterances) == 2474 and len({u.speaker for u in ased.utterances}) == 65
+    baved = scan_corpus("baved")
+    assert len(baved.utterances) == 1935
+    assert len({u.speaker for u in baved.utterances}) == 59  # 60 ids, 46 and 53 are one

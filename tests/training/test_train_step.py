@@ -68,7 +68,7 @@ def test_training_step_updates_weights_and_loss_is_finite():
     data = _clipset()
     rng = np.random.default_rng(0)
     g = torch.Generator().manual_seed(0)
-    x, y = data.sample_batch(8, 32_000, rng, data.sampling_weights(), (0.9, 1.1), 1.0)
+    x, y, _ = data.sample_batch(8, 32_000, rng, data.sampling_weights(), (0.9, 1.1), 1.0)
     aug = AugmentConfig()
     xb = augment_waveforms(torch.from_numpy(x), aug, g, torch.from_numpy(x))
     feats = spec_augment(model.frontend(xb), aug, g)

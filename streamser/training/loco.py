@@ -1,0 +1,352 @@
+"""Model 2 experiments: all corpora, recording-chain augmentation, leave-one-corpus-out.
+
+The question these runs answer is how the model does on a voice, language and room it never
+heard, so the protocols hold out whole corpora and whole speakers:
+
+- **loco** (leave-one-corpus-out): for each labelled corpus T of RAVDESS, TESS, nEMO and ASED,
+  train on every *other* corpus (BAVED, with its arousal levels, is always on the training side)
+  and test on all of T, on the four classes every corpus has: neutral, happy, sad, angry
+  (:data:`SHARED4`; the model's other outputs are dropped before the argmax). Recipes are chosen
+  by the mean UA over the four targets, never by one corpus.
+- **cv**: speaker-independent 5-fold CV on RAVDESS actors 01-20 (8 classes), every other corpus
+  in training (so it measures unseen RAVDESS speakers with the whole pool behind the model).
+- **final**: every clip of every corpus except RAVDESS actors 19 and 20 (the demo voices and
+  the robustness set, :mod:`streamser.training.robustness`).
+
+Each run writes ``runs/<name>/`` (checkpoints, resumable; per-clip scores) and a results JSON
+under ``docs/model/results/``. Command line::
+
+    python -m streamser.training.loco loco --recipe v2 [--targets nemo ased] [--steps 1200]
+    python -m streamser.training.loco cv --recipe v2 [--folds 0 1]
+    python -m streamser.training.loco final --recipe v2
+    python -m streamser.training.loco summary --recipe v2
+
+Wall time per run is logged and stored in the JSON (``train_seconds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from streamser.labels import CANONICAL_LABELS
+from streamser.training import metrics
+from streamser.training.augment import AugmentConfig
+from streamser.training.channel import ChannelConfig, NoiseBank
+from streamser.training.corpora import Utterance, default_corpora_root
+from streamser.training.data import ClipSet
+from streamser.training.experiments import DEMO_SPEAKERS, RESULTS, load_clips, runs_dir
+from streamser.training.folds import ravdess_folds
+from streamser.training.frontend import FrontEndConfig
+from streamser.training.nets import ModelConfig
+from streamser.training.train import ClipScores, TrainConfig, load_checkpoint, predict_clips, train
+
+__all__ = [
+    "LOCO_TARGETS",
+    "POOL",
+    "RECIPES",
+    "SHARED4",
+    "load_noise",
+    "restrict",
+    "run_cv",
+    "run_final",
+    "run_loco",
+]
+
+log = logging.getLogger(__name__)
+
+#: Every corpus the training pool draws from.
+POOL: tuple[str, ...] = ("ravdess", "tess", "nemo", "ased", "baved")
+#: Corpora with emotion categories, each held out in turn.
+LOCO_TARGETS: tuple[str, ...] = ("ravdess", "tess", "nemo", "ased")
+#: The classes all four targets share.
+SHARED4: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
+
+#: Share of each batch per corpus (renormalised over the corpora in a run). TESS is capped:
+#: two speakers cannot teach what a voice is.
+CORPUS_SHARES: tuple[tuple[str, float], ...] = (
+    ("ravdess", 0.22), ("tess", 0.08), ("nemo", 0.22), ("ased", 0.30), ("baved", 0.18),
+)
+
+_V2 = TrainConfig(
+    model=ModelConfig(aux_arousal=True),
+    augment=AugmentConfig(p_speed=0.3, p_noise=0.0, p_clip=0.0, gain_db=(-40.0, -3.0)),
+    frontend=FrontEndConfig(norm="band", top_db=60.0),
+    channel=ChannelConfig(),
+    arousal_weight=0.3,
+    metric_weight=0.5,
+    epochs=24,
+    steps_per_epoch=50,
+    batch_size=48,
+    corpus_weights=CORPUS_SHARES,
+    balance_speakers=True,
+    threads=1,
+)
+
+#: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
+RECIPES: dict[str, TrainConfig] = {
+    "v2": _V2,
+    "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
+    "v2_nochannel": replace(_V2, channel=ChannelConfig.off()),
+    "v2_1x": replace(  # the 1.x recipe on the whole pool: no augmentation, global norm
+        _V2, frontend=FrontEndConfig(), channel=ChannelConfig.off(),
+        augment=AugmentConfig.off(), model=ModelConfig(), arousal_weight=0.0,
+        metric_weight=1.0),
+}
+
+
+def _recipe(name: str, steps: int | None, threads: int | None) -> TrainConfig:
+    cfg = RECIPES[name]
+    if steps is not None:
+        cfg = replace(cfg, epochs=max(1, round(steps / cfg.steps_per_epoch)))
+    if threads is not None:
+        cfg = replace(cfg, threads=threads)
+    return cfg
+
+
+def load_noise() -> NoiseBank | None:
+    """The real-noise bank from ``corpora/noise`` (``None`` when the folder is missing)."""
+    from streamser.training.audio_io import load_audio
+
+    root = default_corpora_root()
+    if root is None or not (root / "noise").is_dir():
+        return None
+    files = sorted(p for p in (root / "noise").rglob("*.opus") if p.is_file())
+    return NoiseBank([load_audio(p) for p in files])
+
+
+def _pool(corpora: Sequence[str], keep: Callable[[Utterance], bool]) -> tuple[list, list]:
+    utts: list[Utterance] = []
+    audio: list[np.ndarray] = []
+    for corpus in corpora:
+        u, a = load_clips(corpus)
+        for ui, ai in zip(u, a, strict=True):
+            if keep(ui):
+                utts.append(ui)
+                audio.append(ai)
+    return utts, audio
+
+
+def restrict(probs: np.ndarray, labels: Sequence[str], keep: Sequence[str]) -> np.ndarray:
+    """Columns ``keep`` of ``probs`` (ordered by ``labels``), renormalised to sum to 1."""
+    cols = [list(labels).index(k) for k in keep]
+    sub = probs[:, cols]
+    return sub / sub.sum(axis=1, keepdims=True).clip(1e-12)
+
+
+def _metrics(probs: np.ndarray, y: np.ndarray, labels: Sequence[str]) -> dict:
+    pred = probs.argmax(1)
+    n = len(labels)
+    cm = metrics.confusion_matrix(y, pred, n)
+    shares = np.bincount(pred, minlength=n) / max(1, len(pred))
+    return {
+        "ua": metrics.unweighted_accuracy(y, pred, n),
+        "wa": metrics.weighted_accuracy(y, pred),
+        "ece": metrics.expected_calibration_error(probs, y),
+        "recall": dict(zip(labels, metrics.per_class_recall(cm).round(4).tolist(), strict=True)),
+        "most_predicted": labels[int(shares.argmax())],
+        "most_predicted_share": float(shares.max()),
+        "n": len(y),
+        "confusion": cm.tolist(),
+    }
+
+
+def _train(cfg: TrainConfig, data: ClipSet, out: Path, noise: NoiseBank | None) -> Path:
+    t0 = time.time()
+    path = train(cfg, data, out, noise=noise, progress=False)
+    log.info("trained %s in %.0f s", out, time.time() - t0)
+    return path
+
+
+def _score(path: Path, clips: list[np.ndarray]) -> tuple[ClipScores, dict]:
+    model, state = load_checkpoint(path)
+    cfg = TrainConfig.from_json(state["config"])
+    scores = predict_clips(model, clips, tuple(state["labels"]), cfg.window, cfg.hop)
+    return scores, state
+
+
+def run_loco(
+    recipe: str,
+    targets: Sequence[str] = LOCO_TARGETS,
+    steps: int | None = None,
+    threads: int | None = None,
+) -> dict:
+    """Leave-one-corpus-out for each of ``targets``; writes ``results/loco-<recipe>.json``."""
+    cfg = _recipe(recipe, steps, threads)
+    noise = load_noise() if cfg.channel.enabled else None
+    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    for target in targets:
+        train_u, train_a = _pool([c for c in POOL if c != target], lambda u: True)
+        data = ClipSet.build(train_u, train_a, CANONICAL_LABELS, keep_uncategorised=True)
+        out = root / target
+        path = _train(cfg, data, out, noise)
+        test_u, test_a = _pool([target], lambda u: u.label in SHARED4)
+        scores, state = _score(path, test_a)
+        y = np.array([SHARED4.index(u.label) for u in test_u])
+        with open(out / "scores.pkl", "wb") as fh:
+            pickle.dump({"scores": scores, "y": y, "labels": state["labels"],
+                         "speakers": [u.speaker for u in test_u],
+                         "paths": [str(u.path) for u in test_u],
+                         "history": state["history"]}, fh)
+        m = _metrics(restrict(scores.probs(), state["labels"], SHARED4), y, SHARED4)
+        log.info("loco %s -> %s: UA %.3f WA %.3f most %s %.2f", recipe, target, m["ua"],
+                 m["wa"], m["most_predicted"], m["most_predicted_share"])
+    return summarise_loco(recipe, cfg)
+
+
+def summarise_loco(recipe: str, cfg: TrainConfig) -> dict:
+    """Read every finished target's scores; add a cross-fitted temperature; write the JSON.
+
+    The temperature for target T is fitted on the other targets' held-out clips (4 classes),
+    so no target calibrates itself.
+    """
+    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    done = {}
+    for target in LOCO_TARGETS:
+        f = root / target / "scores.pkl"
+        if f.exists():
+            with open(f, "rb") as fh:
+                done[target] = pickle.load(fh)
+    rows = {}
+    for target, d in done.items():
+        probs = restrict(d["scores"].probs(), d["labels"], SHARED4)
+        row = _metrics(probs, d["y"], SHARED4)
+        others = [o for o in done if o != target]
+        if others:
+            t = fit_temperature_restricted([done[o] for o in others])
+            cal = restrict(d["scores"].probs(t), d["labels"], SHARED4)
+            row["temperature"] = t
+            row["ece_calibrated"] = metrics.expected_calibration_error(cal, d["y"])
+        row["train_seconds"] = d["history"][-1]["elapsed_s"] if d["history"] else None
+        rows[target] = row
+    uas = [r["ua"] for r in rows.values()]
+    result = {
+        "name": f"loco-{recipe}", "recipe": recipe,
+        "protocol": "leave-one-corpus-out; test = all clips of the held-out corpus in "
+                    f"{list(SHARED4)}; train = every other corpus of {list(POOL)}",
+        "targets": rows,
+        "mean_ua": float(np.mean(uas)) if uas else None,
+        "min_ua": float(np.min(uas)) if uas else None,
+        "max_most_predicted_share": max((r["most_predicted_share"] for r in rows.values()),
+                                        default=None),
+        "config": cfg.to_json(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"loco-{recipe}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def fit_temperature_restricted(runs: Sequence[dict]) -> float:
+    """Temperature minimising the NLL of 4-class clip probabilities pooled over ``runs``."""
+    grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 60))
+    best, best_nll = 1.0, np.inf
+    for t in grid:
+        nll = 0.0
+        count = 0
+        for d in runs:
+            p = restrict(d["scores"].probs(t), d["labels"], SHARED4)
+            nll -= float(np.log(p[np.arange(len(d["y"])), d["y"]] + 1e-12).sum())
+            count += len(d["y"])
+        if nll / count < best_nll:
+            best, best_nll = float(t), nll / count
+    return best
+
+
+def run_cv(
+    recipe: str, folds: Sequence[int] = (0, 1, 2, 3, 4), steps: int | None = None,
+    threads: int | None = None,
+) -> dict:
+    """RAVDESS speaker-independent CV (8 classes), the whole pool in training."""
+    cfg = _recipe(recipe, steps, threads)
+    noise = load_noise() if cfg.channel.enabled else None
+    root = runs_dir() / f"cv2-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    for k in folds:
+        fold = ravdess_folds()[k]
+        train_u, train_a = _pool(POOL, lambda u, f=fold: not f.is_test(u))  # type: ignore[misc]
+        data = ClipSet.build(train_u, train_a, CANONICAL_LABELS, keep_uncategorised=True)
+        out = root / f"fold{k}"
+        path = _train(cfg, data, out, noise)
+        test_u, test_a = _pool(["ravdess"], fold.is_test)
+        scores, state = _score(path, test_a)
+        y = np.array([CANONICAL_LABELS.index(u.label) for u in test_u])
+        with open(out / "scores.pkl", "wb") as fh:
+            pickle.dump({"scores": scores, "y": y, "labels": state["labels"],
+                         "speakers": [u.speaker for u in test_u],
+                         "history": state["history"]}, fh)
+    return summarise_cv(recipe, cfg)
+
+
+def summarise_cv(recipe: str, cfg: TrainConfig) -> dict:
+    """Per-fold and mean UA/WA of the finished CV folds; writes ``results/cv2-<recipe>.json``."""
+    root = runs_dir() / f"cv2-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    rows = []
+    for k in range(5):
+        f = root / f"fold{k}" / "scores.pkl"
+        if not f.exists():
+            continue
+        with open(f, "rb") as fh:
+            d = pickle.load(fh)
+        m = _metrics(d["scores"].probs(), d["y"], CANONICAL_LABELS)
+        m["fold"] = k
+        m["train_seconds"] = d["history"][-1]["elapsed_s"]
+        rows.append(m)
+    result = {
+        "name": f"cv2-{recipe}", "recipe": recipe,
+        "protocol": "RAVDESS actors 01-20, 5 speaker-independent folds, 8 classes; every other "
+                    "corpus of the pool in training",
+        "folds": rows,
+        "mean_ua": float(np.mean([r["ua"] for r in rows])) if rows else None,
+        "mean_wa": float(np.mean([r["wa"] for r in rows])) if rows else None,
+        "config": cfg.to_json(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"cv2-{recipe}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_final(recipe: str, steps: int | None = None, threads: int | None = None) -> Path:
+    """The model to ship: every corpus, every clip except RAVDESS actors 19 and 20."""
+    cfg = _recipe(recipe, steps, threads)
+    noise = load_noise() if cfg.channel.enabled else None
+    utts, audio = _pool(POOL, lambda u: u.speaker not in DEMO_SPEAKERS)
+    assert not any(u.speaker in DEMO_SPEAKERS for u in utts)
+    data = ClipSet.build(utts, audio, CANONICAL_LABELS, keep_uncategorised=True)
+    return _train(cfg, data, runs_dir() / f"final2-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}",
+                  noise)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``loco``, ``cv``, ``final`` or ``summary`` (see the module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m streamser.training.loco")
+    ap.add_argument("protocol", choices=["loco", "cv", "final", "summary"])
+    ap.add_argument("--recipe", default="v2", choices=sorted(RECIPES))
+    ap.add_argument("--targets", nargs="+", default=list(LOCO_TARGETS), choices=LOCO_TARGETS)
+    ap.add_argument("--folds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default: recipe's)")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.protocol == "loco":
+        print(json.dumps(run_loco(args.recipe, args.targets, args.steps, args.threads)["targets"],
+                         indent=1, default=str)[:4000])
+    elif args.protocol == "cv":
+        print(json.dumps(run_cv(args.recipe, args.folds, args.steps, args.threads), default=str)
+              [:4000])
+    elif args.protocol == "final":
+        print(run_final(args.recipe, args.steps, args.threads))
+    else:
+        cfg = _recipe(args.recipe, args.steps, args.threads)
+        print(json.dumps(summarise_loco(args.recipe, cfg), indent=1)[:6000])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Recording-chain augmentation and the chain-blind front end (needs the train extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from streamser.training.channel import (  # noqa: E402
+    ChannelAugment,
+    ChannelConfig,
+    NoiseBank,
+    active_power,
+    add_noise_at_snr,
+    band_limit,
+    coloured_noise,
+    mu_law,
+    reverberate,
+    room_impulse_response,
+    spectral_tilt,
+)
+from streamser.training.frontend import FrontEndConfig, LogMel  # noqa: E402
+
+SR = 16_000
+
+
+def _band_db(x: torch.Tensor, lo: float, hi: float) -> float:
+    spec = torch.fft.rfft(x[0]).abs().pow(2)
+    f = torch.fft.rfftfreq(x.shape[1], 1.0 / SR)
+    sel = (f >= lo) & (f < hi)
+    return float(10.0 * torch.log10(spec[sel].mean()))
+
+
+def _speechlike(n: int = 1, seconds: float = 2.0, seed: int = 0) -> torch.Tensor:
+    """Harmonic bursts with pauses: a crude voiced signal with digital silence between."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * SR)) / SR
+    f0 = 140.0
+    x = sum(torch.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 30))
+    env = (torch.sin(2 * np.pi * 1.5 * t) > 0).float()
+    return (0.1 * x * env + 0.001 * torch.randn(len(t), generator=g) * env).repeat(n, 1)
+
+
+def test_spectral_tilt_gain_at_band_edges() -> None:
+    """A -12 dB tilt darkens 4-8 kHz against 100-250 Hz by about 12 dB * its log span."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 32_000, generator=g)
+    y = spectral_tilt(x, torch.tensor([-12.0]))
+    hi = _band_db(y, 5000, 7000) - _band_db(x, 5000, 7000)
+    lo = _band_db(y, 120, 200) - _band_db(x, 120, 200)
+    assert hi < -4.0 and lo > 4.0
+    assert abs(_band_db(y, 950, 1050) - _band_db(x, 950, 1050)) < 0.5  # 0 dB at 1 kHz
+
+
+def test_band_limit_and_telephone() -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 32_000, generator=g)
+    y = band_limit(x, torch.tensor([300.0]), torch.tensor([3400.0]))
+    assert _band_db(y, 6500, 8000) - _band_db(x, 6500, 8000) < -20
+    assert _band_db(y, 50, 120) - _band_db(x, 50, 120) < -20
+    assert abs(_band_db(y, 1000, 2000) - _band_db(x, 1000, 2000)) < 1.0
+    tel = mu_law(x * 0.1)
+    assert tel.shape == x.shape and torch.isfinite(tel).all()
+    assert _band_db(tel, 5000, 7000) < _band_db(tel, 1000, 2000) - 25
+
+
+def test_noise_at_snr_is_measured_on_active_speech() -> None:
+    """The SNR refers to the speech's active level, and the pauses receive the noise too."""
+    x = _speechlike()
+    g = torch.Generator().manual_seed(2)
+    noise = coloured_noise(1, x.shape[1], torch.tensor([1.0]), g)
+    y = add_noise_at_snr(x, noise, torch.tensor([20.0]))
+    added = y - x
+    snr = 10 * torch.log10(active_power(x) / added.pow(2).mean(dim=1))
+    assert abs(float(snr) - 20.0) < 0.1
+    pauses = x.abs() < 1e-2
+    assert float(y[pauses].abs().mean()) > 10 * float(x[pauses].abs().mean())
+
+
+def test_reverb_tail_decays_at_rt60() -> None:
+    g = torch.Generator().manual_seed(3)
+    h = room_impulse_response(0.5, drr_db=0.0, generator=g)
+    assert h[0] == 1.0 and len(h) == 8000
+    early = float(h[800:1600].pow(2).mean())
+    late = float(h[6400:7200].pow(2).mean())
+    assert 40 < 10 * np.log10(early / late) < 60  # 0.35 s apart: ~42 dB at RT60 0.5 s
+    x = torch.zeros(1, 16_000)
+    x[0, 100] = 1.0
+    y = reverberate(x, [h])
+    assert torch.allclose(y[0, 100 : 100 + 4000], h[:4000], atol=1e-5)
+
+
+def test_channel_augment_is_seeded_and_finite() -> None:
+    bank = NoiseBank([np.random.default_rng(0).normal(size=40_000).astype(np.float32)])
+    aug = ChannelAugment(ChannelConfig(p_codec=0.0), bank)
+    x = _speechlike(8)
+    a = aug(x, torch.Generator().manual_seed(5))
+    b = aug(x, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and torch.isfinite(a).all()
+    assert not torch.equal(a, x)
+    off = ChannelAugment(ChannelConfig.off())
+    assert torch.equal(off(x, torch.Generator()), x)
+
+
+def test_band_norm_front_end_removes_a_fixed_tilt() -> None:
+    """The band-normalised front end barely moves under a 10 dB tilt; the global one does."""
+    x = _speechlike(seed=4) + 0.0
+    tilted = spectral_tilt(x, torch.tensor([-10.0]))
+    band = LogMel(FrontEndConfig(norm="band", top_db=60.0))
+    glob = LogMel(FrontEndConfig())
+    d_band = float((band(x) - band(tilted)).abs().mean())
+    d_glob = float((glob(x) - glob(tilted)).abs().mean())
+    assert d_band < 0.5 * d_glob
+    # still level-invariant
+    assert float((band(x) - band(x * 10.0)).abs().max()) < 1e-3
