@@ -65,6 +65,8 @@ class BoundedQueue(Generic[T]):
         self._dropped = 0
         self._closed = False
         self._on_put = on_put
+        self.subscriber: str | None = None
+        """The subscriber's name when this queue is a :class:`Bus` subscription."""
 
     def put(self, item: T) -> bool:
         """Offer ``item``; return False when the policy dropped an item (this or the oldest).
@@ -166,6 +168,7 @@ class Bus(Generic[T]):
         self._lock = threading.Lock()
         self._next_id = 0
         self._published = 0
+        self._gone_dropped: dict[str, int] = {}
 
     def subscribe(
         self,
@@ -180,6 +183,7 @@ class Bus(Generic[T]):
         block.
         """
         queue: BoundedQueue[T] = BoundedQueue(f"{self.name}/{name}", capacity, policy, on_put)
+        queue.subscriber = name
         with self._lock:
             self._subs[self._next_id] = queue
             self._next_id += 1
@@ -191,7 +195,13 @@ class Bus(Generic[T]):
             for key, sub in list(self._subs.items()):
                 if sub is queue:
                     del self._subs[key]
+                    self._remember(sub)
         queue.close()
+
+    def _remember(self, sub: BoundedQueue[T]) -> None:
+        """Keep a removed subscription's drop count (lock held)."""
+        name = sub.subscriber or sub.name
+        self._gone_dropped[name] = self._gone_dropped.get(name, 0) + sub.stats().dropped
 
     def publish(self, item: T) -> None:
         """Offer ``item`` to every subscription; never blocks."""
@@ -206,6 +216,8 @@ class Bus(Generic[T]):
         with self._lock:
             subs = list(self._subs.values())
             self._subs.clear()
+            for sub in subs:
+                self._remember(sub)
         for sub in subs:
             sub.close()
 
@@ -221,3 +233,14 @@ class Bus(Generic[T]):
     def stats(self) -> list[QueueStats]:
         """Counters of every live subscription."""
         return [sub.stats() for sub in self]
+
+    def dropped(self) -> dict[str, int]:
+        """Items each subscriber's queue dropped, by subscriber name, including subscriptions
+        that were removed or closed since (nothing lost goes uncounted)."""
+        with self._lock:
+            out = dict(self._gone_dropped)
+            live = list(self._subs.values())
+        for sub in live:
+            name = sub.subscriber or sub.name
+            out[name] = out.get(name, 0) + sub.stats().dropped
+        return out

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from streamser import __version__
 from streamser.core.analyzer import AnalyzerConfig, check_hop, check_smoothing
+from streamser.core.config import SourceSpec
+from streamser.core.frames import SAMPLE_RATE
 from streamser.errors import ConfigError, StreamserError
-from streamser.outputs.websocket import ServerConfig
+from streamser.outputs import add_output_arguments, for_dashboard, output_configs
 
 __all__ = ["main"]
 
@@ -30,12 +32,6 @@ def _positive_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
     return value
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 = any free)")
-    return int(text)
 
 
 def _add_analysis_options(p: argparse.ArgumentParser) -> None:
@@ -70,15 +66,10 @@ def _build_parser() -> argparse.ArgumentParser:
     live.add_argument("--fast", action="store_true", help="read a file as fast as possible "
                       "instead of in real time")
     live.add_argument("--loop", action="store_true", help="restart a file at its end")
-    live.add_argument("--rate", type=int, default=16_000, help="stdin sample rate (Hz)")
+    live.add_argument("--rate", type=int, default=SAMPLE_RATE, help="stdin sample rate (Hz)")
     live.add_argument("--channels", type=int, default=1, help="stdin channel count")
-    live.add_argument("--ws-host", default="127.0.0.1", help="websocket bind address")
-    live.add_argument("--ws-port", type=_port, default=8765, help="websocket port (0 = any)")
-    live.add_argument("--no-ws", action="store_true", help="do not serve websockets")
-    live.add_argument("--token", help="require this token from websocket clients")
-    live.add_argument("--record", type=Path, help="also write frames to FILE.jsonl or FILE.csv")
-    live.add_argument("--record-audio", type=Path, help="also write the audio to FILE.wav/.flac")
     live.add_argument("--quiet", action="store_true", help="no per-frame terminal lines")
+    add_output_arguments(live)
 
     analyze = sub.add_parser("analyze", help="write the emotion timeline of audio files")
     analyze.add_argument("files", nargs="+", type=Path, help="WAV/FLAC/OGG files")
@@ -123,19 +114,12 @@ def _cmd_live(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ConfigError(f"--threads {args.threads}: use 1 or more.")
     options = LiveOptions(
-        source=args.source,
-        device=args.device,
+        source=SourceSpec.parse(args.source, device=args.device, realtime=not args.fast,
+                                loop=args.loop, rate=args.rate, channels=args.channels),
         model=args.model,
         threads=args.threads,
         analyzer=_analyzer_config(args),
-        realtime=not args.fast,
-        loop=args.loop,
-        stdin_rate=args.rate,
-        stdin_channels=args.channels,
-        ws=None if args.no_ws else ServerConfig(host=args.ws_host, port=args.ws_port,
-                                                 token=args.token),
-        record_frames=args.record,
-        record_audio=args.record_audio,
+        outputs=output_configs(args),
         seconds=args.seconds,
         quiet=args.quiet,
     )
@@ -149,49 +133,19 @@ def _cmd_live(args: argparse.Namespace) -> int:
             print(f"streamser: dashboard unavailable ({exc}); running in the terminal",
                   file=sys.stderr)
         else:
-            if args.record or args.record_audio:
-                print("streamser: --record/--record-audio apply to --no-gui; in the dashboard "
-                      "use its Record button", file=sys.stderr)
+            _, terminal_only = for_dashboard(options.outputs)
+            if terminal_only:
+                print(f"streamser: {', '.join(terminal_only)} apply to --no-gui; in the "
+                      "dashboard use its Record button", file=sys.stderr)
             return run_live_dashboard(options, DashboardOptions(
                 kiosk=args.kiosk, screenshot=args.screenshot, seconds=args.seconds))
     return run_headless(options)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from streamser.model import ModelRunner, default_model_path
-    from streamser.offline import FileReport, ProgressBar, analyze_file
-    from streamser.outputs.recorders import FrameRecorder
-    from streamser.sources import FileSource
+    from streamser.analyze import analyze_files
 
-    config = _analyzer_config(args)
-    for path in args.files:
-        FileSource(path, realtime=False)  # refuse a bad input before writing anything
-    runner = ModelRunner.load(args.model or default_model_path(), threads=args.threads)
-    recorder = FrameRecorder(args.out)
-    total = 0
-    try:
-        for path in args.files:
-            bar = ProgressBar(path.name)
-            extra: dict[str, object] | None = {"file": str(path)} if len(args.files) > 1 else None
-            report = FileReport()
-            for frame in analyze_file(path, runner, config, progress=bar, report=report):
-                recorder.write(frame, extra)
-            bar.close()
-            count, voiced = report.frames, report.voiced
-            if report.bad_samples:
-                print(f"streamser: warning: {path}: {report.bad_samples} samples were NaN, "
-                      "infinite or absurdly large; they were analysed as silence.",
-                      file=sys.stderr)
-            total += count
-            print(f"streamser: {path}: {count} frames, {voiced} with speech", file=sys.stderr)
-            if voiced == 0:
-                print(f"streamser: note: no speech detected in {path}: every frame is marked "
-                      "unvoiced (silent or very quiet audio?); its emotion columns are not "
-                      "readings.", file=sys.stderr)
-    finally:
-        recorder.close()
-    print(f"streamser: wrote {total} frames to {args.out}", file=sys.stderr)
-    return 0
+    return analyze_files(args.files, args.out, _analyzer_config(args), args.model, args.threads)
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:

@@ -9,7 +9,10 @@ Threads and hand-offs::
                 --Frame-------> engine.frames bus  (terminal, websocket, GUI, files)
 
 Nothing downstream can stall capture: every subscription is its own bounded queue. Control
-requests (hop, smoothing) from any thread go through a small queue the worker drains.
+requests (:data:`~streamser.core.config.Control`: hop, smoothing) from any thread are validated
+and folded into the engine's :class:`~streamser.core.config.LiveSettings` at once (latest
+wins, so nothing can be dropped), published on ``engine.configs``, and applied by the worker
+before its next block.
 
 Lifecycle: :meth:`Engine.start` once; :meth:`Engine.stop` from any thread, any number of times —
 it stops the source, then the worker (joined with a timeout), then closes the buses.
@@ -17,6 +20,7 @@ it stops the source, then the worker (joined with a timeout), then closes the bu
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import threading
@@ -26,8 +30,9 @@ from dataclasses import dataclass, field
 from streamser.bus import BoundedQueue, Bus, Overflow
 from streamser.core.analyzer import Analyzer, AnalyzerConfig, check_hop, check_smoothing
 from streamser.core.conditioning import Conditioner, RawBlock
+from streamser.core.config import Control, LiveSettings, SetHop, SetSmoothing
 from streamser.core.contract import ModelSpec
-from streamser.core.frames import AudioBlock, Frame
+from streamser.core.frames import SAMPLE_RATE, AudioBlock, Frame
 from streamser.errors import StreamserError
 from streamser.model import ModelRunner
 from streamser.sources import Source
@@ -43,13 +48,14 @@ class EngineState(enum.Enum):
     IDLE = "idle"
     RUNNING = "running"
     FINISHED = "finished"  # the source ended (end of file / stdin)
-    FAILED = "failed"  # the source failed (device lost); see EngineStats.error
+    FAILED = "failed"  # the source or the model failed; see EngineStats.error
     STOPPED = "stopped"  # stop() was called
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Engine settings: the analysis, and the capture queue's size in blocks."""
+    """Engine settings: the analysis, the capture and control queues' sizes, and how long a
+    real-time source may deliver nothing before a warning (seconds)."""
 
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     capture_blocks: int = 256
@@ -58,9 +64,17 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class EngineStats:
-    """A snapshot for status displays; times in seconds."""
+    """A snapshot for status displays; times in seconds.
 
-    state: str
+    ``error`` says why the engine failed (``state`` is FAILED); ``warning`` is a passing
+    problem while it runs (a stalled device). The counters are totals since start:
+    ``dropped_blocks`` capture blocks lost to the full capture queue, ``skipped_windows``
+    windows whose audio
+    left the ring before they were analysed, ``overwritten_samples`` samples overwritten
+    unread, ``bad_samples`` NaN/inf/absurd input samples replaced with silence.
+    """
+
+    state: EngineState
     source: str
     blocks: int
     dropped_blocks: int
@@ -72,7 +86,18 @@ class EngineStats:
     model_version: str
     error: str | None
     bad_samples: int = 0
-    """Input samples that were NaN, infinite or absurd and were replaced with silence."""
+    warning: str | None = None
+    voiced_frames: int = 0
+    skipped_windows: int = 0
+    overwritten_samples: int = 0
+
+    def counters(self) -> dict[str, int]:
+        """The engine's loss counters by name (what ``status`` reports under ``engine``)."""
+        return {"capture_dropped_blocks": self.dropped_blocks,
+                "skipped_windows": self.skipped_windows,
+                "overwritten_samples": self.overwritten_samples,
+                "gap_samples": round(self.gap_s * SAMPLE_RATE),
+                "bad_samples": self.bad_samples}
 
 
 class Engine:
@@ -86,19 +111,21 @@ class Engine:
         self.spec: ModelSpec = runner.spec
         self.frames: Bus[Frame] = Bus("frames")
         self.audio: Bus[AudioBlock] = Bus("audio")
+        self.configs: Bus[LiveSettings] = Bus("configs")
         self.capture: BoundedQueue[RawBlock] = BoundedQueue(
             "capture", self.config.capture_blocks, Overflow.DROP_OLDEST
         )
         self._analyzer = Analyzer(runner.predict, runner.spec, self.config.analyzer)
         self._conditioner = Conditioner(source.rate)
-        self._controls: BoundedQueue[tuple[str, float]] = BoundedQueue(
-            "controls", 32, Overflow.DROP_OLDEST
-        )
-        self._hop_s = self._analyzer.hop_s
-        self._smoothing_s = self._analyzer.smoothing_s
+        self._settings = LiveSettings(self._analyzer.hop_s, self._analyzer.smoothing_s,
+                                      self.config.analyzer.speaker_norm)
+        self._applied = self._settings  # what the worker's analyzer runs with
+        self._control_lock = threading.Lock()
         self._state = EngineState.IDLE
         self._error: str | None = None
+        self._warning: str | None = None
         self._frames_out = 0
+        self._voiced_out = 0
         self._bad_logged_at = -1e9
         self._stop_requested = threading.Event()
         self.finished = threading.Event()
@@ -132,26 +159,48 @@ class Engine:
                 worker.join(timeout)
                 if worker.is_alive():
                     log.warning("inference worker did not stop within %.1f s", timeout)
-            if self._state is EngineState.RUNNING:
+            if self._state in (EngineState.IDLE, EngineState.RUNNING):
                 self._state = EngineState.STOPPED
             self.capture.close()
             self.frames.close()
             self.audio.close()
+            self.configs.close()
             self.finished.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the engine finished (source ended, failed, or stopped)."""
         return self.finished.wait(timeout)
 
+    def control(self, request: Control) -> None:
+        """Change a setting (any thread); raises ConfigError for an out-of-range value.
+
+        The new :class:`LiveSettings` is in force at once for :attr:`settings` and is published
+        on :attr:`configs`; the worker applies it before its next block (a hop from the next
+        window). Requests never queue up: the latest value wins.
+        """
+        with self._control_lock:
+            if isinstance(request, SetHop):
+                settings = dataclasses.replace(self._settings, hop_s=check_hop(request.hop_s))
+            else:
+                settings = dataclasses.replace(self._settings,
+                                               smoothing_s=check_smoothing(request.tau_s))
+            if settings == self._settings:
+                return
+            self._settings = settings
+            self.configs.publish(settings)
+
     def set_hop(self, hop_s: float) -> None:
         """Ask for a new hop in seconds; applies from the next window. Raises ConfigError."""
-        self._controls.put(("hop", check_hop(hop_s)))
-        self._hop_s = hop_s
+        self.control(SetHop(hop_s))
 
     def set_smoothing(self, tau_s: float) -> None:
         """Ask for a new smoothing time constant in seconds. Raises ConfigError."""
-        self._controls.put(("smoothing", check_smoothing(tau_s)))
-        self._smoothing_s = tau_s
+        self.control(SetSmoothing(tau_s))
+
+    @property
+    def settings(self) -> LiveSettings:
+        """The analysis settings in force (any thread)."""
+        return self._settings
 
     @property
     def state(self) -> EngineState:
@@ -161,33 +210,43 @@ class Engine:
     def stats(self) -> EngineStats:
         """Counters for status lines (read without locks; values may be a few ms apart)."""
         capture = self.capture.stats()
+        settings = self._settings
         return EngineStats(
-            state=self._state.value,
+            state=self._state,
             source=self.source.name,
             blocks=capture.put,
             dropped_blocks=capture.dropped,
             gap_s=self._analyzer.gap_samples / self.spec.sample_rate,
             audio_s=self._analyzer.samples_seen / self.spec.sample_rate,
             frames=self._frames_out,
-            hop_s=self._hop_s,
-            smoothing_s=self._smoothing_s,
+            hop_s=settings.hop_s,
+            smoothing_s=settings.smoothing_s,
             model_version=self.spec.model_version,
             error=self._error,
             bad_samples=self._analyzer.bad_samples,
+            warning=self._warning,
+            voiced_frames=self._voiced_out,
+            skipped_windows=self._analyzer.skipped_windows,
+            overwritten_samples=self._analyzer.overwritten_samples,
         )
 
     # -- the inference worker -------------------------------------------------------------
     def _apply_controls(self) -> None:
-        for name, value in self._controls.drain():
-            if name == "hop":
-                self._analyzer.set_hop(value)
-            else:
-                self._analyzer.set_smoothing(value)
+        """Bring the analyzer to the settings asked for (inference thread)."""
+        wanted, applied = self._settings, self._applied
+        if wanted is applied:
+            return
+        if wanted.hop_s != applied.hop_s:
+            self._analyzer.set_hop(wanted.hop_s)
+        if wanted.smoothing_s != applied.smoothing_s:
+            self._analyzer.set_smoothing(wanted.smoothing_s)
+        self._applied = wanted
 
     def _publish(self, frames: list[Frame]) -> None:
         for frame in frames:
             self.frames.publish(frame)
             self._frames_out += 1
+            self._voiced_out += frame.voiced
 
     def _report_bad_input(self) -> None:
         """Log corrupt input at most every 10 s (inference thread); the count is in stats()."""
@@ -210,12 +269,14 @@ class Engine:
                         break
                     if (self.source.realtime
                             and time.monotonic() - last_block > self.config.stall_timeout_s):
-                        self._error = (f"{self.source.name}: no audio for "
-                                       f"{self.config.stall_timeout_s:.0f} s (device stalled?)")
+                        self._warning = (f"{self.source.name}: no audio for "
+                                         f"{self.config.stall_timeout_s:.0f} s (device "
+                                         "stalled?)")
                         last_block = time.monotonic()
-                        log.warning(self._error)
+                        log.warning(self._warning)
                     continue
                 last_block = raw.arrival or time.monotonic()
+                self._warning = None
                 block = self._conditioner.process(raw)
                 if len(block.samples) or block.bad_samples:
                     self.audio.publish(block)
@@ -247,4 +308,5 @@ class Engine:
         finally:
             self.frames.close()
             self.audio.close()
+            self.configs.close()
             self.finished.set()

@@ -231,11 +231,16 @@ class FileSource(_ThreadSource):
         frame = 0
         t0 = time.monotonic()
         while not self._stop.is_set():
-            with sf.SoundFile(str(self.path)) as f:
-                for data in f.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
-                    if not self._deliver(RawBlock(frame, data, 0.0), t0):
-                        return
-                    frame += len(data)
+            try:
+                with sf.SoundFile(str(self.path)) as f:
+                    for data in f.blocks(blocksize=blocksize, dtype="float32",
+                                         always_2d=True):
+                        if not self._deliver(RawBlock(frame, data, 0.0), t0):
+                            return
+                        frame += len(data)
+            except (RuntimeError, sf.LibsndfileError) as exc:
+                raise AudioSourceError(f"{self.path}: audio data is corrupt after frame "
+                                       f"{frame} ({exc}).") from None
             if not self.loop:
                 return
 

@@ -115,18 +115,19 @@ def test_live_serves_websocket_clients(tiny_model_path: Path, wav: Path) -> None
     from websockets.asyncio.client import connect
 
     from streamser.app import LiveOptions, run_headless
+    from streamser.core.config import SourceSpec
     from streamser.outputs.websocket import ServerConfig
 
     ready = threading.Event()
     port: list[int] = []
     stop = threading.Event()
 
-    def on_ready(engine, server) -> None:  # type: ignore[no-untyped-def]
-        port.append(server.port)
+    def on_ready(session) -> None:  # type: ignore[no-untyped-def]
+        port.append(session.output("websocket").port)
         ready.set()
 
-    options = LiveOptions(source=str(wav), model=tiny_model_path, ws=ServerConfig(port=0),
-                          quiet=True, loop=True)
+    options = LiveOptions(SourceSpec.file(wav, loop=True), model=tiny_model_path,
+                          outputs=(ServerConfig(port=0),), quiet=True)
     worker = threading.Thread(target=run_headless, kwargs={"options": options, "stop": stop,
                                                            "on_ready": on_ready})
     worker.start()

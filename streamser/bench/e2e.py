@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "block_ms": percentiles(block_ms, (50,)),
         "blocks": stats.blocks, "dropped_blocks": stats.dropped_blocks,
         "gap_s": round(stats.gap_s, 4), "portaudio_status_flags": status_flags,
-        "engine_state": stats.state, "engine_error": stats.error,
+        "engine_state": stats.state.value, "engine_error": stats.error,
     })
     return 0
 

@@ -121,6 +121,16 @@ class Analyzer:
         return self._windower.samples_seen
 
     @property
+    def skipped_windows(self) -> int:
+        """Windows never analysed because their audio left the ring first (a stalled worker)."""
+        return self._windower.skipped_windows
+
+    @property
+    def overwritten_samples(self) -> int:
+        """Samples that fell out of the window ring before any window read them."""
+        return self._windower.overwritten_samples
+
+    @property
     def gap_samples(self) -> int:
         """Samples of silence inserted for gaps in the block stream (dropped capture blocks)."""
         return self._windower.gap_samples

@@ -3,10 +3,15 @@
 Server to client (every message has ``type`` and ``schema``):
 
 - ``hello`` — first message: ``session``, ``server``, ``model_version``, ``labels``,
-  ``window_s``, ``hop_s``, ``sample_rate``, ``source``.
+  ``window_s``, ``hop_s``, ``smoothing_s``, ``speaker_norm``, ``sample_rate``, ``source``. The
+  settings are those in force when the client connects.
 - ``frame`` — one per analysis window: the fields of :meth:`streamser.core.frames.Frame.to_dict`.
+- ``config`` — to every connected client when a setting changed live: ``hop_s``,
+  ``smoothing_s``, ``speaker_norm`` (the new values).
 - ``status`` — every few seconds: ``state``, ``frames``, ``dropped_blocks``, ``subscribers``,
-  ``client_dropped`` (frames this client lost because it read too slowly), ``max_rate_hz``.
+  ``client_dropped`` (frames this client lost because it read too slowly), ``max_rate_hz``,
+  and ``counters`` (every loss counter of the session; see
+  :meth:`streamser.session.SessionStatus.to_dict`).
 - ``subscribed`` — reply to ``subscribe`` with the rate in force.
 - ``pong`` — reply to ``ping``, echoing its ``id``.
 - ``error`` — ``code`` and ``message`` (a human sentence); the connection stays open.
@@ -22,12 +27,14 @@ import json
 import math
 from dataclasses import dataclass
 
+from streamser.core.config import LiveSettings
 from streamser.core.frames import SCHEMA_VERSION, Frame
 
 __all__ = [
     "ClientMessage",
     "ProtocolError",
     "SessionInfo",
+    "config_message",
     "error_message",
     "frame_message",
     "hello_message",
@@ -49,6 +56,8 @@ class SessionInfo:
     hop_s: float
     sample_rate: int
     source: str
+    smoothing_s: float = 0.0
+    speaker_norm: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,9 +87,15 @@ def hello_message(info: SessionInfo) -> str:
     return _dump({
         "type": "hello", "schema": SCHEMA_VERSION, "session": info.session,
         "server": info.server, "model_version": info.model_version, "labels": list(info.labels),
-        "window_s": info.window_s, "hop_s": info.hop_s, "sample_rate": info.sample_rate,
+        "window_s": info.window_s, "hop_s": info.hop_s, "smoothing_s": info.smoothing_s,
+        "speaker_norm": info.speaker_norm, "sample_rate": info.sample_rate,
         "source": info.source,
     })
+
+
+def config_message(settings: LiveSettings) -> str:
+    """The ``config`` text: the settings in force after a live change."""
+    return _dump({"type": "config", "schema": SCHEMA_VERSION, **settings.to_dict()})
 
 
 def frame_message(frame: Frame) -> str:

@@ -72,6 +72,11 @@ class Windower:
         self._hop = hop
 
     @property
+    def overwritten_samples(self) -> int:
+        """Samples the ring overwrote before a window read them (see :class:`RingBuffer`)."""
+        return self._ring.overwritten_unread
+
+    @property
     def samples_seen(self) -> int:
         """Samples received so far, gap fill included (the audio clock, in samples)."""
         return self._ring.end

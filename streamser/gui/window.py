@@ -317,7 +317,7 @@ class DashboardWindow(QMainWindow):
             source = host.choice.describe() if host.choice else "no source"
             model, dropped = "\u2013", 0
         else:
-            state, source = str(stats.state), str(stats.source)
+            state, source = str(stats.state.value), str(stats.source)
             model, dropped = str(stats.model_version), int(stats.dropped_blocks)
             if state == "failed":
                 state = "error"
@@ -326,8 +326,8 @@ class DashboardWindow(QMainWindow):
             message = self.recording.error
         if host.error and not message:
             message = host.error
-        if stats is not None and stats.error and not message:
-            message = str(stats.error)
+        if stats is not None and (stats.error or stats.warning) and not message:
+            message = str(stats.error or stats.warning)
         if host.auto_recover and not host.running and host.choice is not None:
             state = "reopening"
         if engine is not None and state == "finished" and not message:

@@ -1,20 +1,30 @@
 """Recorders: frames to JSONL or CSV, audio to WAV or FLAC.
 
-Each recorder is owned by one consumer thread (the CLI's output loop or the GUI thread). They
-write through a buffered file and flush on close; ``close()`` is idempotent.
+The writers (:class:`FrameRecorder`, :class:`AudioRecorder`) are owned by one thread at a time.
+They write through a buffered file and flush on close; ``close()`` is idempotent. The outputs
+(:class:`FrameFileOutput`, :class:`AudioFileOutput`, made from :class:`FrameFileConfig` and
+:class:`AudioFileConfig`: ``--record`` and ``--record-audio``) run them on their own threads
+(``streamser-record-frames``, ``streamser-record-audio``), so disk I/O never delays the engine.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from streamser.core.frames import SAMPLE_RATE, AudioBlock, Frame
 from streamser.errors import OutputError
+from streamser.outputs.base import OutputKind, ThreadedOutput
 
-__all__ = ["FRAME_FORMATS", "AudioRecorder", "FrameRecorder"]
+if TYPE_CHECKING:
+    from streamser.session import SessionLink
+
+__all__ = ["FRAME_FORMATS", "AudioFileConfig", "AudioFileOutput", "AudioRecorder",
+           "FrameFileConfig", "FrameFileOutput", "FrameRecorder"]
 
 FRAME_FORMATS = (".jsonl", ".csv")
 AUDIO_FORMATS = (".wav", ".flac")
@@ -114,3 +124,120 @@ class AudioRecorder:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> None:
+    if path.suffix.lower() not in allowed:
+        raise OutputError(f"cannot record {what} to {path.name!r}: the extension must be one of "
+                          f"{', '.join(allowed)}.")
+
+
+class FrameFileOutput(ThreadedOutput):
+    """Every frame to a :class:`FrameRecorder` (``.jsonl`` or ``.csv``), on its own thread.
+
+    Give ``path`` to own the file, or ``recorder`` to append to a caller's open recorder (the
+    ``analyze`` command writes several inputs into one file); ``extra`` fields lead each row.
+    """
+
+    name = "record-frames"
+    frame_capacity = 4096
+
+    def __init__(self, path: Path | None = None, recorder: FrameRecorder | None = None,
+                 extra: dict[str, object] | None = None) -> None:
+        super().__init__()
+        if (path is None) == (recorder is None):
+            raise ValueError("give exactly one of path or recorder")
+        self.path = path if path is not None else recorder.path  # type: ignore[union-attr]
+        self._recorder = recorder
+        self._owns = recorder is None
+        self._extra = extra
+
+    def open(self, link: SessionLink) -> None:
+        if self._recorder is None:
+            self._recorder = FrameRecorder(self.path)
+
+    def on_frame(self, frame: Frame) -> None:
+        assert self._recorder is not None
+        self._recorder.write(frame, self._extra)
+
+    def close(self) -> None:
+        if self._owns and self._recorder is not None:
+            self._recorder.close()
+
+    def describe(self) -> str:
+        return f"frames to {self.path}"
+
+
+class AudioFileOutput(ThreadedOutput):
+    """The conditioned 16 kHz mono audio to a :class:`AudioRecorder`, on its own thread."""
+
+    name = "record-audio"
+    wants_frames = False
+    wants_audio = True
+    audio_capacity = 4096
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._recorder: AudioRecorder | None = None
+
+    def open(self, link: SessionLink) -> None:
+        self._recorder = AudioRecorder(self.path)
+
+    def on_audio(self, block: AudioBlock) -> None:
+        assert self._recorder is not None
+        self._recorder.write(block)
+
+    def close(self) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+
+    def extra_counters(self) -> dict[str, int]:
+        return {"samples_out": self._recorder.samples if self._recorder is not None else 0}
+
+    def describe(self) -> str:
+        return f"audio to {self.path}"
+
+
+@dataclass(frozen=True)
+class FrameFileConfig:
+    """``--record FILE``: frames to FILE.jsonl or FILE.csv."""
+
+    path: Path
+    name = "record-frames"
+
+    def __post_init__(self) -> None:
+        _check_suffix(self.path, FRAME_FORMATS, "frames")
+
+    def create(self) -> FrameFileOutput:
+        return FrameFileOutput(self.path)
+
+
+@dataclass(frozen=True)
+class AudioFileConfig:
+    """``--record-audio FILE``: the audio to FILE.wav or FILE.flac."""
+
+    path: Path
+    name = "record-audio"
+
+    def __post_init__(self) -> None:
+        _check_suffix(self.path, AUDIO_FORMATS, "audio")
+
+    def create(self) -> AudioFileOutput:
+        return AudioFileOutput(self.path)
+
+
+def _add_frames_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--record", type=Path, help="also write frames to FILE.jsonl or FILE.csv")
+
+
+def _add_audio_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--record-audio", type=Path, help="also write the audio to FILE.wav/.flac")
+
+
+FRAMES_KIND = OutputKind("record-frames", _add_frames_argument,
+                         lambda args: FrameFileConfig(args.record) if args.record else None,
+                         dashboard=False)
+AUDIO_KIND = OutputKind("record-audio", _add_audio_argument,
+                        lambda args: AudioFileConfig(args.record_audio) if args.record_audio
+                        else None, dashboard=False)

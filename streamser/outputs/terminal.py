@@ -1,10 +1,20 @@
-"""The compact terminal view of live frames (``streamser live --no-gui``). Pure formatting."""
+"""The compact terminal view of live frames (``streamser live --no-gui``).
+
+:func:`header` and :func:`format_frame` are pure formatting; :class:`TerminalOutput` prints
+one line per frame from its own thread (``streamser-terminal``).
+"""
 
 from __future__ import annotations
 
-from streamser.core.frames import Frame
+from typing import TYPE_CHECKING, TextIO
 
-__all__ = ["format_frame", "header"]
+from streamser.core.frames import Frame
+from streamser.outputs.base import ThreadedOutput
+
+if TYPE_CHECKING:
+    from streamser.session import SessionLink
+
+__all__ = ["TerminalOutput", "format_frame", "header"]
 
 _BARS = " ▁▂▃▄▅▆▇█"
 
@@ -31,3 +41,25 @@ def format_frame(frame: Frame) -> str:
         av = "(no speech)"
     return (f"{frame.end_s:7.2f}s  {what}  {av:<15}  [{bars}]  {frame.level_dbfs:4.0f}dB  "
             f"{frame.latency_ms:5.1f}ms")
+
+
+class TerminalOutput(ThreadedOutput):
+    """Print the header once, then one line per frame, to ``out`` (nothing when ``quiet``)."""
+
+    name = "terminal"
+
+    def __init__(self, out: TextIO, quiet: bool = False) -> None:
+        super().__init__()
+        self.out = out
+        self.quiet = quiet
+
+    def open(self, link: SessionLink) -> None:
+        if not self.quiet:
+            print(header(link.info().labels), file=self.out, flush=True)
+
+    def on_frame(self, frame: Frame) -> None:
+        if not self.quiet:
+            print(format_frame(frame), file=self.out, flush=True)
+
+    def describe(self) -> str:
+        return "terminal" + (" (quiet)" if self.quiet else "")

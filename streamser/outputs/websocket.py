@@ -13,6 +13,7 @@ off (it costs ~2.6x server CPU for broadcast).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -21,8 +22,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -32,11 +35,13 @@ from websockets.protocol import State
 
 from streamser import __version__
 from streamser.bus import BoundedQueue, Bus, Overflow
+from streamser.core.config import LiveSettings
 from streamser.core.contract import ModelSpec
 from streamser.core.frames import Frame
 from streamser.core.protocol import (
     ProtocolError,
     SessionInfo,
+    config_message,
     error_message,
     frame_message,
     hello_message,
@@ -45,8 +50,12 @@ from streamser.core.protocol import (
     status_message,
 )
 from streamser.errors import OutputError
+from streamser.outputs.base import OutputKind
 
-__all__ = ["ServerConfig", "WebSocketServer", "session_info"]
+if TYPE_CHECKING:
+    from streamser.session import SessionLink, SessionStatus
+
+__all__ = ["ServerConfig", "WebSocketOutput", "WebSocketServer", "session_info"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +72,12 @@ class ServerConfig:
     status_interval_s: float = 2.0
     direct_write_bytes: int = 16384
     socket_send_buffer: int = 32768
+    name = "websocket"
+
+    def create(self) -> WebSocketOutput:
+        """A websocket output for one session (the :class:`~streamser.session.OutputConfig`
+        protocol)."""
+        return WebSocketOutput(self)
 
 
 class _Client:
@@ -103,12 +118,17 @@ class _Client:
 class WebSocketServer:
     """Broadcast frames from ``frames`` to websocket clients; see the module docstring."""
 
-    def __init__(self, frames: Bus[Frame], info: SessionInfo, config: ServerConfig,
-                 stats: object | None = None) -> None:
+    def __init__(self, frames: Bus[Frame], info: SessionInfo | Callable[[], SessionInfo],
+                 config: ServerConfig,
+                 status: Callable[[], SessionStatus] | None = None,
+                 configs: Bus[LiveSettings] | None = None) -> None:
         self.config = config
-        self.info = info
+        self._info = info if callable(info) else (lambda: info)
         self._frames = frames
-        self._stats = stats  # an object with .stats() -> EngineStats, for status messages
+        self._status_of = status  # the session's status, for status messages
+        self._configs = configs
+        self._config_sub: BoundedQueue[LiveSettings] | None = None
+        self._departed_dropped = 0
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
@@ -151,6 +171,8 @@ class WebSocketServer:
         self._stopped = True
         if self._sub is not None:
             self._frames.unsubscribe(self._sub)
+        if self._config_sub is not None and self._configs is not None:
+            self._configs.unsubscribe(self._config_sub)
         loop, stop_event = self._loop, self._stop_event
         if loop is not None and stop_event is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -190,6 +212,12 @@ class WebSocketServer:
             loop.call_soon_threadsafe(self._pump)
 
         self._sub = self._frames.subscribe("websocket", 256, Overflow.DROP_OLDEST, on_put=wake)
+        if self._configs is not None:
+            def config_changed() -> None:  # inference thread: schedule, never block
+                loop.call_soon_threadsafe(self._announce_config)
+
+            self._config_sub = self._configs.subscribe("websocket", 16, Overflow.DROP_OLDEST,
+                                                       on_put=config_changed)
         self._ready.set()
         status_task = asyncio.create_task(self._status_loop())
         await self._stop_event.wait()
@@ -233,22 +261,32 @@ class WebSocketServer:
                     client.offer(text)
             self.frames_sent += 1
 
-    def _status(self, client: _Client) -> str:
-        fields: dict[str, object] = {"subscribers": len(self._clients),
-                                     "client_dropped": client.dropped,
-                                     "max_rate_hz": client.max_rate_hz}
-        if self._stats is not None:
-            stats = self._stats.stats()  # type: ignore[attr-defined]
-            fields.update(state=stats.state, frames=stats.frames,
-                          dropped_blocks=stats.dropped_blocks, audio_s=round(stats.audio_s, 3),
-                          bad_samples=stats.bad_samples, error=stats.error)
-        return status_message(**fields)
+    def _announce_config(self) -> None:
+        """Tell every connected client the settings now in force (asyncio thread)."""
+        if self._config_sub is None:
+            return
+        changes = self._config_sub.drain()
+        if changes:
+            text = config_message(changes[-1])
+            for client in list(self._clients):
+                client.offer(text)
+
+    @property
+    def client_dropped(self) -> int:
+        """Frames dropped by every client's queue so far, departed clients included."""
+        return self._departed_dropped + sum(c.dropped for c in list(self._clients))
+
+    def _status(self, client: _Client, session: dict[str, object]) -> str:
+        """One client's ``status``: the session's fields plus this client's own."""
+        return status_message(**session, subscribers=len(self._clients),
+                              client_dropped=client.dropped, max_rate_hz=client.max_rate_hz)
 
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.status_interval_s)
+            session = self._status_of().to_dict() if self._status_of is not None else {}
             for client in list(self._clients):
-                client.offer(self._status(client))
+                client.offer(self._status(client, session))
 
     async def _sender(self, client: _Client) -> None:
         while True:
@@ -266,7 +304,7 @@ class WebSocketServer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
                                 self.config.socket_send_buffer)
         client = _Client(conn, self.config.client_queue)
-        client.offer(hello_message(self.info))
+        client.offer(hello_message(self._info()))
         self._clients.add(client)
         sender = asyncio.create_task(self._sender(client))
         try:
@@ -285,6 +323,7 @@ class WebSocketServer:
             pass
         finally:
             self._clients.discard(client)
+            self._departed_dropped += client.dropped
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
@@ -303,3 +342,70 @@ def session_info(spec: ModelSpec, hop_s: float, source: str) -> SessionInfo:
         source=source,
     )
 
+
+
+class WebSocketOutput:
+    """The websocket server as a session output (``--ws-port``; on unless ``--no-ws``).
+
+    New clients get a ``hello`` with the settings in force, every client a ``config`` message
+    when a setting changes, and a ``status`` with the session's counters every
+    ``status_interval_s``.
+    """
+
+    name = "websocket"
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.server: WebSocketServer | None = None
+
+    def start(self, link: SessionLink) -> None:
+        """Bind and serve (controlling thread); raises OutputError when the port is taken."""
+        self.server = WebSocketServer(link.frames, link.info, self.config, status=link.status,
+                                      configs=link.configs)
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the configured one until started)."""
+        return self.server.port if self.server is not None else self.config.port
+
+    @property
+    def subscribers(self) -> int:
+        """Connected clients now."""
+        return self.server.subscribers if self.server is not None else 0
+
+    def counters(self) -> dict[str, int]:
+        server = self.server
+        if server is None:
+            return {}
+        return {"frames_out": server.frames_sent, "subscribers": server.subscribers,
+                "client_dropped": server.client_dropped}
+
+    def describe(self) -> str:
+        return f"websocket ws://{self.config.host}:{self.port}"
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 = any free)")
+    return int(text)
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ws-host", default="127.0.0.1", help="websocket bind address")
+    p.add_argument("--ws-port", type=_port, default=8765, help="websocket port (0 = any)")
+    p.add_argument("--no-ws", action="store_true", help="do not serve websockets")
+    p.add_argument("--token", help="require this token from websocket clients")
+
+
+def _from_args(args: argparse.Namespace) -> ServerConfig | None:
+    if args.no_ws:
+        return None
+    return ServerConfig(host=args.ws_host, port=args.ws_port, token=args.token)
+
+
+KIND = OutputKind("websocket", _add_arguments, _from_args)
