@@ -11,7 +11,6 @@ choice is logged once.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,36 +24,11 @@ from streamser.core.contract import (
     parse_metadata,
 )
 from streamser.errors import ModelContractError
+from streamser.resources import default_model_path
 
 __all__ = ["ModelRunner", "Prediction", "default_model_path"]
 
 log = logging.getLogger(__name__)
-
-_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-
-
-def default_model_path() -> Path:
-    """The model the live engine loads when none is given.
-
-    ``$STREAMSER_MODEL`` if set; otherwise the single ``*.onnx`` file in the checkout's
-    ``models/`` folder. Raises :class:`ModelContractError` saying what to do when there is none.
-    """
-    env = os.environ.get("STREAMSER_MODEL")
-    if env:
-        return Path(env)
-    found = sorted(_MODELS_DIR.glob("*.onnx"))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise ModelContractError(
-            f"no model found: {_MODELS_DIR} holds no .onnx file. Pass --model PATH, set "
-            "STREAMSER_MODEL, or train one with 'streamser train' and 'streamser export'."
-        )
-    names = ", ".join(p.name for p in found)
-    raise ModelContractError(
-        f"{_MODELS_DIR} holds several models ({names}); pass --model PATH to choose one."
-    )
-
 
 class ModelRunner:
     """An onnxruntime session plus the :class:`ModelSpec` it declares.

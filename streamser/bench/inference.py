@@ -14,16 +14,15 @@ import numpy as np
 
 from streamser.bench._proc import percentiles
 from streamser.core.frames import SAMPLE_RATE
+from streamser.resources import demo_audio_path
 
 __all__ = ["demo_audio", "demo_path", "run_inference", "time_calls"]
 
-DEMO_AUDIO = Path(__file__).resolve().parent.parent.parent / "assets" / "demo.flac"
-
-
 def demo_path(folder: Path) -> Path:
-    """The bundled demo file, or (without the checkout's assets/) a synthetic one in ``folder``."""
-    if DEMO_AUDIO.is_file():
-        return DEMO_AUDIO
+    """The bundled demo file, or (without it) a synthetic one in ``folder``."""
+    demo = demo_audio_path()
+    if demo is not None:
+        return demo
     import soundfile as sf
 
     path = folder / "bench-speech.wav"
@@ -35,13 +34,13 @@ def demo_path(folder: Path) -> Path:
 def demo_audio(seconds: float | None = None, rate: int = SAMPLE_RATE) -> np.ndarray:
     """The bundled demo speech as float32 mono at ``rate`` (looped to ``seconds`` if longer).
 
-    Falls back to a synthetic harmonic "voice" when the asset is missing (an installed package
-    without the checkout's assets/ folder).
+    Falls back to a synthetic harmonic "voice" when the demo audio is missing.
     """
-    if DEMO_AUDIO.is_file():
+    demo = demo_audio_path()
+    if demo is not None:
         import soundfile as sf
 
-        data, sr = sf.read(str(DEMO_AUDIO), dtype="float32", always_2d=True)
+        data, sr = sf.read(str(demo), dtype="float32", always_2d=True)
         audio = data.mean(axis=1).astype(np.float32)
         if sr != rate:
             import soxr
