@@ -350,3 +350,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: float = 0.5) -> dict:
+    """Temperature and "uncertain" threshold fitted on the leave-one-corpus-out predictions.
+
+    Every clip here was scored by a model that never heard its corpus, which is the situation
+    of a new user. ``temperature`` minimises the NLL of the pooled 4-class probabilities.
+    ``uncertain_below`` is the lowest top-label confidence (8-class probabilities at that
+    temperature) above which the decision is right at least ``target_acc`` of the time;
+    ``coverage`` is the share of clips that still get a label, ``accuracy_above`` their accuracy.
+    """
+    cfg = _recipe(recipe, steps, None)
+    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    runs = []
+    for target in LOCO_TARGETS:
+        f = root / target / "scores.pkl"
+        if f.exists():
+            with open(f, "rb") as fh:
+                runs.append(pickle.load(fh))
+    if not runs:
+        raise FileNotFoundError(f"no leave-one-corpus-out scores under {root}")
+    t = fit_temperature_restricted(runs)
+    conf, correct = [], []
+    for d in runs:
+        labels = list(d["labels"])
+        p = d["scores"].probs(t)
+        truth = np.array([labels.index(SHARED4[k]) for k in d["y"]])
+        conf.append(p.max(axis=1))
+        correct.append(p.argmax(axis=1) == truth)
+    c, ok = np.concatenate(conf), np.concatenate(correct)
+    order = np.argsort(-c)
+    running = np.cumsum(ok[order]) / np.arange(1, len(c) + 1)
+    good = np.flatnonzero(running >= target_acc)
+    k = int(good.max()) if len(good) else 0
+    tau = float(c[order][k])
+    above = c >= tau
+    return {"temperature": t, "uncertain_below": round(tau, 4), "target_accuracy": target_acc,
+            "coverage": float(above.mean()), "accuracy_above": float(ok[above].mean()),
+            "accuracy_all": float(ok.mean()), "n_clips": len(c)}
