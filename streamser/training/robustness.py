@@ -70,6 +70,14 @@ def _noise(kind: str, snr_db: float, babble: list[np.ndarray]) -> Chain:
     return apply
 
 
+def _room(rt60_s: float) -> Chain:
+    def apply(audio: np.ndarray, seed: int) -> np.ndarray:
+        rir = room_impulse_response(rt60_s, 3.0, torch.Generator().manual_seed(seed))
+        return reverberate(_t(audio), [rir])[0].numpy()
+
+    return apply
+
+
 def conditions(babble: list[np.ndarray]) -> dict[str, Chain]:
     """Condition name -> chain ``(audio, seed) -> audio``, in table order."""
     out: dict[str, Chain] = {"clean": lambda a, s: a}
@@ -81,9 +89,7 @@ def conditions(babble: list[np.ndarray]) -> dict[str, Chain]:
     out["telephone 300-3400 Hz"] = lambda a, s: band_limit(
         _t(a), torch.tensor([300.0]), torch.tensor([3400.0]), order=6)[0].numpy()
     for rt in (0.3, 0.6):
-        out[f"reverb RT60 {rt} s"] = lambda a, s, rt=rt: reverberate(
-            _t(a), [room_impulse_response(rt, 3.0, torch.Generator().manual_seed(s))]
-        )[0].numpy()
+        out[f"reverb RT60 {rt} s"] = _room(rt)
     out["opus 12 kbit/s"] = lambda a, s: codec_roundtrip(a, "opus", OPUS_12K_LEVEL)
     return out
 
