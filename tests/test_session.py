@@ -7,18 +7,17 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from collect import Collect
 from conftest import speechlike
 from websockets.sync.client import connect
 
 from streamser.bus import Bus, Overflow
 from streamser.core.config import SetHop, SourceKind, SourceSpec
-from streamser.core.frames import Frame
 from streamser.engine import EngineState
 from streamser.errors import ConfigError, OutputError
 from streamser.model import ModelRunner
-from streamser.outputs.base import ThreadedOutput
 from streamser.outputs.websocket import ServerConfig
-from streamser.session import SessionLink, build_session
+from streamser.session import build_session
 
 
 @pytest.fixture
@@ -26,31 +25,6 @@ def wav(tmp_path: Path) -> Path:
     path = tmp_path / "speech.wav"
     sf.write(path, speechlike(4.0, seed=5), 16_000, subtype="PCM_16")
     return path
-
-
-class Collect(ThreadedOutput):
-    """Keeps every frame and config it is given (on its own thread)."""
-
-    def __init__(self, name: str = "collect", fail_open: bool = False) -> None:
-        super().__init__()
-        self.name = name
-        self.fail_open = fail_open
-        self.frames: list[Frame] = []
-        self.configs: list[float] = []
-        self.closed = False
-
-    def open(self, link: SessionLink) -> None:
-        if self.fail_open:
-            raise OutputError(f"{self.name} cannot open (test)")
-
-    def on_frame(self, frame: Frame) -> None:
-        self.frames.append(frame)
-
-    def on_config(self, settings) -> None:  # type: ignore[no-untyped-def]
-        self.configs.append(settings.hop_s)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def test_source_spec_parses_the_cli_forms(tmp_path: Path) -> None:

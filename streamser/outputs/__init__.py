@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from streamser.outputs import recorders, websocket
+from streamser.outputs import lsl, osc, recorders, websocket
 from streamser.outputs.base import OutputKind
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ __all__ = ["OUTPUT_KINDS", "OutputKind", "add_output_arguments", "for_dashboard"
 
 OUTPUT_KINDS: tuple[OutputKind, ...] = (
     websocket.KIND,
+    lsl.KIND,
+    osc.KIND,
     recorders.FRAMES_KIND,
     recorders.AUDIO_KIND,
 )
