@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import numpy as np
@@ -9,9 +10,10 @@ import pytest
 from conftest import speechlike
 
 from streamser.core.analyzer import Analyzer, AnalyzerConfig
+from streamser.core.contract import ModelSpec, Prediction, parse_metadata
 from streamser.core.frames import AudioBlock, Frame
 from streamser.core.smoothing import EmaSmoother
-from streamser.errors import ConfigError
+from streamser.errors import ConfigError, ModelContractError
 from streamser.model import ModelRunner
 
 
@@ -87,3 +89,44 @@ def test_ema_time_constant_and_unvoiced_hold() -> None:
     held = ema.update(np.array([1.0, 0.0]), 0.5, voiced=False)
     np.testing.assert_array_equal(held, state)
     assert EmaSmoother(2, 0.0).update(np.array([0.3, 0.7]), 0.5, True).tolist() == [0.3, 0.7]
+
+
+def _flat_model(top: float) -> tuple[object, ModelSpec]:
+    """A model that always answers ``top`` for 'happy' and shares the rest equally."""
+    labels = ("neutral", "happy", "sad", "angry")
+    rest = (1.0 - top) / 3
+
+    def predict(x: np.ndarray) -> Prediction:
+        probs = np.tile([rest, top, rest, rest], (len(x), 1)).astype(np.float32)
+        return Prediction(probs, None)
+
+    meta = {"labels": json.dumps(labels), "sample_rate": "16000", "window_s": "2.0",
+            "hop_s": "0.5", "model_version": "flat", "uncertain_below": "0.4"}
+    return predict, parse_metadata(meta)
+
+
+@pytest.mark.parametrize(("top", "uncertain"), [(0.3, True), (0.6, False)])
+def test_low_confidence_speech_is_uncertain_not_a_label(
+    speech: np.ndarray, top: float, uncertain: bool
+) -> None:
+    """Below the model's calibrated threshold a voiced frame says uncertain and names nothing."""
+    predict, spec = _flat_model(top)
+    frames = Analyzer(predict, spec).push(AudioBlock(0, speech, 0.0))  # type: ignore[arg-type]
+    voiced = [f for f in frames if f.voiced]
+    assert voiced, "the speech-like signal must give voiced frames"
+    for f in voiced:
+        assert f.uncertain is uncertain
+        assert f.top_label == (None if uncertain else "happy")
+        assert f.to_dict()["uncertain"] is uncertain
+    assert not any(f.uncertain for f in frames if not f.voiced)
+    # the analyzer setting overrides the model's value; 0 turns the state off
+    off = Analyzer(predict, spec, AnalyzerConfig(uncertain_below=0.0))  # type: ignore[arg-type]
+    assert not any(f.uncertain for f in off.push(AudioBlock(0, speech, 0.0)))
+
+
+@pytest.mark.parametrize("raw", ["1.0", "-0.1", "nan", "high"])
+def test_bad_uncertain_threshold_in_metadata_is_a_contract_error(raw: str) -> None:
+    meta = {"labels": '["neutral", "sad"]', "sample_rate": "16000", "window_s": "2.0",
+            "hop_s": "0.5", "model_version": "x", "uncertain_below": raw}
+    with pytest.raises(ModelContractError, match=r"uncertain_below.*probability"):
+        parse_metadata(meta, "m.onnx")

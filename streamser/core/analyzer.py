@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamser.core.contract import ModelSpec, Prediction
+from streamser.core.contract import ModelSpec, Prediction, check_uncertain_below
 from streamser.core.frames import AudioBlock, Frame
 from streamser.core.inputguard import sanitize
 from streamser.core.labels import arousal_valence
@@ -50,6 +50,9 @@ class AnalyzerConfig:
     vad_floor_dbfs: float = -60.0
     speaker_norm: bool = False
     """Re-score windows with the session's running speaker statistics (see speaker_norm.py)."""
+    uncertain_below: float | None = None
+    """Confidence below which a voiced frame is "uncertain" (no label); ``None`` takes the
+    model's calibrated ``uncertain_below`` metadata (none for 1.x models), 0 turns it off."""
 
 
 def check_hop(hop_s: float) -> float:
@@ -89,6 +92,9 @@ class Analyzer:
         self._vad = VoiceActivity(config.vad_aggressiveness, config.vad_floor_dbfs)
         self._smoother = EmaSmoother(len(spec.labels), check_smoothing(config.smoothing_s))
         self._threshold = config.voiced_threshold
+        below = config.uncertain_below if config.uncertain_below is not None else (
+            spec.uncertain_below or 0.0)
+        self._uncertain_below = check_uncertain_below(below, "the uncertain threshold")
         self._speaker: SpeakerNormalizer | None = None
         if config.speaker_norm:
             params = SpeakerNormParams.from_metadata(spec.extra, len(spec.labels),
@@ -190,6 +196,7 @@ class Analyzer:
         self._last_end = window.end_sample
         smoothed = self._smoother.update(probs, dt, voiced)
         top = int(np.argmax(smoothed))
+        uncertain = voiced and float(smoothed[top]) < self._uncertain_below
         arousal, valence = arousal_valence(spec.labels, smoothed)
         real = window.samples[window.padded :]
         rms = float(np.sqrt(np.mean(real.astype(np.float64) ** 2))) if len(real) else 0.0
@@ -202,7 +209,7 @@ class Analyzer:
             labels=spec.labels,
             probs=tuple(float(p) for p in probs),
             smoothed=tuple(float(p) for p in smoothed),
-            top_label=spec.labels[top] if voiced else None,
+            top_label=spec.labels[top] if voiced and not uncertain else None,
             confidence=float(smoothed[top]),
             arousal=arousal,
             valence=valence,
@@ -212,4 +219,5 @@ class Analyzer:
             latency_ms=(self._monotonic() - window.arrival) * 1000.0,
             model_version=spec.model_version,
             speaker_norm=normalised,
+            uncertain=uncertain,
         )

@@ -44,8 +44,10 @@ __all__ = [
     "PROBS_OUTPUT",
     "REQUIRED_METADATA",
     "SAMPLE_RATE",
+    "UNCERTAIN_KEY",
     "ModelSpec",
     "Prediction",
+    "check_uncertain_below",
     "parse_metadata",
 ]
 
@@ -53,6 +55,8 @@ INPUT_NAME = "waveform"
 PROBS_OUTPUT = "probs"
 EMBEDDING_OUTPUT = "embedding"
 REQUIRED_METADATA = ("labels", "sample_rate", "window_s", "hop_s", "model_version")
+#: Optional metadata: confidence below which a voiced frame says "uncertain" (0 < value < 1).
+UNCERTAIN_KEY = "uncertain_below"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,16 @@ class ModelSpec:
         """Default hop in samples at :attr:`sample_rate`."""
         return round(self.hop_s * self.sample_rate)
 
+    @property
+    def uncertain_below(self) -> float | None:
+        """The model's calibrated confidence threshold (optional metadata ``uncertain_below``).
+
+        A voiced frame whose top smoothed probability is below it is reported as uncertain
+        rather than as a label. ``None`` when the model declares none (1.x models).
+        """
+        raw = self.extra.get(UNCERTAIN_KEY)
+        return None if raw is None else float(raw)
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -101,6 +115,23 @@ def _number(meta: Mapping[str, str], key: str, source: str) -> float:
         raise ModelContractError(
             f"{source}: metadata '{key}' is {raw!r}; it must be a positive finite number. "
             "Re-export the model with a valid value."
+        )
+    return value
+
+
+def check_uncertain_below(raw: str | float, what: str) -> float:
+    """Parse an "uncertain" threshold: a probability strictly between 0 and 1 (0 disables).
+
+    Raises :class:`ModelContractError` saying what was received and what is allowed.
+    """
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (0.0 <= value < 1.0):
+        raise ModelContractError(
+            f"{what} is {raw!r}; it must be a probability from 0 (never uncertain) up to but "
+            "not including 1, e.g. 0.35."
         )
     return value
 
@@ -148,6 +179,8 @@ def parse_metadata(meta: Mapping[str, str], source: str = "model") -> ModelSpec:
     window_s = _number(meta, "window_s", source)
     hop_s = _number(meta, "hop_s", source)
     extra = {key: value for key, value in meta.items() if key not in REQUIRED_METADATA}
+    if UNCERTAIN_KEY in extra:
+        check_uncertain_below(extra[UNCERTAIN_KEY], f"{source}: metadata '{UNCERTAIN_KEY}'")
     return ModelSpec(
         labels=tuple(labels),
         sample_rate=SAMPLE_RATE,

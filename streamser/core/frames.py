@@ -54,7 +54,9 @@ class Frame:
     are not an emotion reading, and ``top_label`` is ``None``. ``latency_ms`` runs from the
     arrival of the window's last sample to the moment the frame was made. ``speaker_norm`` is
     true when ``probs`` were re-scored with the session's speaker statistics
-    (:mod:`streamser.core.speaker_norm`).
+    (:mod:`streamser.core.speaker_norm`). ``uncertain`` is true for a voiced window whose
+    ``confidence`` is below the model's calibrated threshold (``uncertain_below`` in the model
+    metadata): the model does not know, so ``top_label`` is ``None`` rather than a guess.
     """
 
     seq: int
@@ -74,6 +76,7 @@ class Frame:
     latency_ms: float
     model_version: str
     speaker_norm: bool = False
+    uncertain: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (the ``frame`` message body of the wire format)."""
@@ -94,4 +97,5 @@ class Frame:
             "latency_ms": round(self.latency_ms, 3),
             "model_version": self.model_version,
             "speaker_norm": self.speaker_norm,
+            "uncertain": self.uncertain,
         }

@@ -36,6 +36,9 @@ def format_frame(frame: Frame) -> str:
     if frame.voiced and frame.top_label is not None:
         what = f"{frame.top_label:<9} {frame.confidence * 100:3.0f}%"
         av = f"A{frame.arousal:+.2f} V{frame.valence:+.2f}"
+    elif frame.voiced and frame.uncertain:
+        what = f"{'uncertain':<9} {frame.confidence * 100:3.0f}%"
+        av = f"A{frame.arousal:+.2f} V{frame.valence:+.2f}"
     else:
         what = f"{'·':<9} {'':>4}"
         av = "(no speech)"

@@ -389,3 +389,20 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: flo
     return {"temperature": t, "uncertain_below": round(tau, 4), "target_accuracy": target_acc,
             "coverage": float(above.mean()), "accuracy_above": float(ok[above].mean()),
             "accuracy_all": float(ok.mean()), "n_clips": len(c)}
+
+
+def evaluate_onnx_shared4(model: Path | str, corpora: Sequence[str]) -> dict:
+    """An exported model on whole corpora, 4 shared classes (for models that never saw them).
+
+    The 1.x models were trained on RAVDESS and TESS only, so nEMO and ASED are unseen corpora
+    for them: this gives their leave-one-corpus-out figures without retraining.
+    """
+    from streamser.training.robustness import score_clips
+
+    out = {}
+    for corpus in corpora:
+        utts, audio = _pool([corpus], lambda u: u.label in SHARED4)
+        probs, labels = score_clips(model, audio)
+        y = np.array([SHARED4.index(u.label) for u in utts])
+        out[corpus] = _metrics(restrict(probs, labels, SHARED4), y, SHARED4)
+    return {"model": str(model), "targets": out}

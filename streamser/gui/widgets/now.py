@@ -34,6 +34,9 @@ class NowPanel(QWidget):
         """Show ``frame`` (None: nothing yet)."""
         if frame is None:
             text, detail, conf, color = "waiting", "no frames yet", 0.0, theme.MUTED
+        elif frame.voiced and frame.uncertain:
+            detail = f"top {frame.confidence * 100:.0f} %: too low to name"
+            text, conf, color = "uncertain", 0.0, theme.MUTED
         elif not frame.voiced or frame.top_label is None:
             text, detail, conf, color = "no speech", "listening", 0.0, theme.MUTED
         else:
