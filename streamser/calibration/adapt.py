@@ -1,0 +1,161 @@
+"""How an enrolment adapts the model to one voice (sans-I/O, numpy only).
+
+The model's ``embedding`` output lives on the unit sphere and its linear head ships in the
+``speaker_norm`` metadata (:class:`streamser.speaker_norm.SpeakerNormParams`), so the model's
+own probabilities can be recomputed from a window embedding ``e`` after adapting it:
+
+    logits = scale * head_weight @ normalize(e + shift) / T + head_bias / T + bias
+             + prototype_weight * log_softmax(scale * cos(normalize(e + shift), prototypes))
+
+An :class:`Adaptation` holds ``shift`` [D], ``bias`` [C] and the prototypes; methods differ in
+which of them they fill, from the enrolment's voiced window embeddings per label:
+
+- ``prior`` (neutral passage only; the shipped default): the model's mean log-probabilities on
+  the person's neutral reading say which emotions it wrongly hears in this voice; ``bias`` moves
+  them part way (``PRIOR_STRENGTH``) towards a neutral-leaning target (``NEUTRAL_TARGET`` on
+  neutral, the rest shared by the other labels). No shift, no prototypes.
+- ``mean``: ``shift = ref_mean - mean(enrolment)`` (the live ``--speaker-norm`` recipe with the
+  enrolment as its sample; with a neutral-only enrolment it moves neutral to the average
+  emotion, which measured worse than nothing).
+- ``prototypes`` (neutral + one sentence per prompted emotion): ``shift = ref_mean - mean over
+  labels of each label's mean`` (an emotion-balanced speaker mean), and the shifted label means
+  become prototypes that vote with weight ``PROTOTYPE_WEIGHT``, at the head's own scale.
+
+The constants were fixed on nEMO and RAVDESS actors 19-20 and checked on ASED; figures and the
+command that regenerates them are in ``docs/calibration.md``. Pure functions; any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamser.speaker_norm import SpeakerNormParams
+
+__all__ = [
+    "METHODS",
+    "NEUTRAL_TARGET",
+    "PRIOR_STRENGTH",
+    "PROTOTYPE_WEIGHT",
+    "Adaptation",
+    "build_adaptation",
+    "default_method",
+    "head_logits",
+]
+
+METHODS = ("prior", "mean", "prototypes")
+PRIOR_STRENGTH = 0.5
+NEUTRAL_TARGET = 0.5
+PROTOTYPE_WEIGHT = 2.0
+
+
+def head_logits(params: SpeakerNormParams, embeddings: np.ndarray) -> np.ndarray:
+    """The model's logits [n, C] (temperature applied) of embeddings [n, D], re-normalised."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return np.asarray((params.scale * x @ params.head_weight.T + params.head_bias)
+                      / params.temperature)
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return np.asarray(z - np.log(np.exp(z).sum(axis=1, keepdims=True)))
+
+
+@dataclass(frozen=True, eq=False)
+class Adaptation:
+    """What an enrolment changes: see the module docstring. Arrays are float64.
+
+    ``prototype_labels`` index the model's labels; ``prototypes`` [K, D] are unit vectors.
+    """
+
+    method: str
+    shift: np.ndarray
+    bias: np.ndarray
+    prototype_labels: tuple[int, ...] = ()
+    prototypes: np.ndarray | None = None
+
+    def probs(self, params: SpeakerNormParams, embeddings: np.ndarray) -> np.ndarray:
+        """Adapted probabilities [n, C] of window embeddings [n, D]."""
+        e = np.atleast_2d(np.asarray(embeddings, dtype=np.float64)) + self.shift
+        logits = head_logits(params, e) + self.bias
+        if self.prototypes is not None and len(self.prototype_labels):
+            unit = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+            sims = params.scale * unit @ self.prototypes.T
+            votes = np.repeat(sims.mean(axis=1, keepdims=True), logits.shape[1], axis=1)
+            votes[:, list(self.prototype_labels)] = sims  # labels not enrolled: no opinion
+            logits = _log_softmax(logits) + PROTOTYPE_WEIGHT * _log_softmax(votes)
+        return np.exp(_log_softmax(logits))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (floats rounded to 6 decimals)."""
+        def r(a: np.ndarray) -> list[object]:
+            return np.round(a, 6).tolist()
+        return {"method": self.method, "shift": r(self.shift), "bias": r(self.bias),
+                "prototype_labels": list(self.prototype_labels),
+                "prototypes": None if self.prototypes is None else r(self.prototypes)}
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, object], dim: int, n_labels: int) -> Adaptation:
+        """Parse :meth:`to_dict` output; raise ValueError on any wrong shape or type."""
+        method = body["method"]
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}")
+        shift = np.asarray(body["shift"], dtype=np.float64)
+        bias = np.asarray(body["bias"], dtype=np.float64)
+        labels = tuple(int(i) for i in body.get("prototype_labels") or ())  # type: ignore[attr-defined]
+        raw = body.get("prototypes")
+        protos = None if raw is None else np.asarray(raw, dtype=np.float64)
+        if shift.shape != (dim,) or bias.shape != (n_labels,):
+            raise ValueError(f"shift {shift.shape} / bias {bias.shape}, expected ({dim},) / "
+                             f"({n_labels},)")
+        if protos is not None and protos.shape != (len(labels), dim):
+            raise ValueError(f"prototypes {protos.shape}, expected ({len(labels)}, {dim})")
+        if any(not 0 <= i < n_labels for i in labels):
+            raise ValueError(f"prototype labels {labels} out of range")
+        if not (np.isfinite(shift).all() and np.isfinite(bias).all()):
+            raise ValueError("non-finite values")
+        return cls(str(method), shift, bias, labels, protos)
+
+
+def default_method(enrolment: Mapping[str, np.ndarray]) -> str:
+    """``prototypes`` when the enrolment has neutral and at least one emotion, else ``prior``."""
+    return "prototypes" if len([k for k, v in enrolment.items() if len(v)]) >= 2 else "prior"
+
+
+def build_adaptation(params: SpeakerNormParams, labels: Sequence[str], method: str,
+                     enrolment: Mapping[str, np.ndarray]) -> Adaptation:
+    """The :class:`Adaptation` of ``enrolment`` (label -> window embeddings [n, D]).
+
+    ``neutral`` must be present for ``prior`` and ``prototypes``. Raises ValueError for an
+    unknown method or label, or an empty enrolment.
+    """
+    groups = {k: np.asarray(v, dtype=np.float64) for k, v in enrolment.items() if len(v)}
+    if not groups:
+        raise ValueError("the enrolment holds no voiced windows")
+    unknown = [k for k in groups if k not in labels]
+    if unknown:
+        raise ValueError(f"enrolment labels {unknown} are not model labels {list(labels)}")
+    dim = params.ref_mean.shape[0]
+    zero_shift, zero_bias = np.zeros(dim), np.zeros(len(labels))
+    if method == "mean":
+        mu = np.concatenate(list(groups.values())).mean(axis=0)
+        return Adaptation(method, params.ref_mean - mu, zero_bias)
+    if "neutral" not in groups:
+        raise ValueError(f"method {method!r} needs neutral speech in the enrolment")
+    if method == "prior":
+        mean_logp = _log_softmax(head_logits(params, groups["neutral"])).mean(axis=0)
+        target = np.full(len(labels), (1.0 - NEUTRAL_TARGET) / max(1, len(labels) - 1))
+        target[list(labels).index("neutral")] = NEUTRAL_TARGET
+        return Adaptation(method, zero_shift, -PRIOR_STRENGTH * (mean_logp - np.log(target)))
+    if method == "prototypes":
+        means = {k: v.mean(axis=0) for k, v in groups.items()}
+        shift = params.ref_mean - np.mean(list(means.values()), axis=0)
+        order = sorted(means, key=list(labels).index)
+        protos = np.stack([means[k] + shift for k in order])
+        protos /= np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)
+        return Adaptation(method, shift, zero_bias,
+                          tuple(list(labels).index(k) for k in order), protos)
+    raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
