@@ -9,6 +9,7 @@ without a traceback. Programming errors (bugs) stay ordinary Python exceptions.
 - :class:`DeviceNotFoundError` — no input device matches what was asked (subclass of the above).
 - :class:`ConfigError` — an option value is out of range or inconsistent.
 - :class:`OutputError` — an output (websocket port, recording file) cannot be opened.
+- :class:`ProfileError` — a voice profile is missing, damaged, or made with another model.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "DeviceNotFoundError",
     "ModelContractError",
     "OutputError",
+    "ProfileError",
     "StreamserError",
 ]
 
@@ -45,3 +47,7 @@ class ConfigError(StreamserError):
 
 class OutputError(StreamserError):
     """An output (websocket server, recording file) cannot be opened."""
+
+
+class ProfileError(StreamserError):
+    """A voice profile cannot be used: missing, damaged, or made with another model."""

@@ -178,7 +178,7 @@ def test_two_voices_are_refused_one_voice_is_not() -> None:
     low = soxr.resample(voice, 8_000, 16_000)  # every sample twice as long: f0 halves
     chunks = [voice[i:i + 48_000] for i in range(0, len(voice), 48_000)]
     low_chunks = [low[i:i + 48_000] for i in range(0, len(low), 48_000)]
-    both = np.concatenate([c for pair in zip(chunks, low_chunks) for c in pair])
+    both = np.concatenate([c for pair in zip(chunks, low_chunks, strict=True) for c in pair])
     assert "several_voices" in codes(collect(both))
     assert "several_voices" not in codes(collect(voice))
     assert "several_voices" not in codes(collect(low[: 16_000 * 20]))
