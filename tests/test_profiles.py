@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from test_calibration_core import LABELS, params, unit
 
-from streamser.calibration.enrolment import EnrolmentResult
-from streamser.calibration.passages import LANGUAGES, PROMPTED_EMOTIONS, passage
 from streamser.calibration.profiles import Profile, ProfileStore, check_name, profiles_dir
-from streamser.contract import ModelSpec
+from streamser.core.contract import ModelSpec
+from streamser.core.enrolment import EnrolmentResult
+from streamser.core.passages import LANGUAGES, PROMPTED_EMOTIONS, passage
 from streamser.errors import ProfileError
 
 

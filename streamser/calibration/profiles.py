@@ -1,7 +1,7 @@
 """Saved voice profiles: small versioned JSON files in the user's config folder.
 
 A profile is what one enrolment taught streamser about one voice (an
-:class:`~streamser.calibration.adapt.Adaptation`) plus the facts needed to trust it later: the
+:class:`~streamser.core.adapt.Adaptation`) plus the facts needed to trust it later: the
 model version and a digest of the model's head it was computed with, the date, and the
 enrolment's speech time, level and pitch. Files live in
 ``platformdirs.user_config_path("streamser") / "profiles" / NAME.json`` (on Linux
@@ -27,11 +27,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamser.calibration.adapt import Adaptation, build_adaptation, default_method
-from streamser.calibration.enrolment import EnrolmentResult
-from streamser.contract import ModelSpec
+from streamser.core.adapt import Adaptation, build_adaptation, default_method
+from streamser.core.contract import ModelSpec
+from streamser.core.enrolment import EnrolmentResult
+from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.errors import ProfileError
-from streamser.speaker_norm import SpeakerNormParams
 
 __all__ = [
     "PROFILE_FORMAT",

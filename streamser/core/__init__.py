@@ -14,6 +14,8 @@ package. One owner calls an object at a time (usually the engine's inference wor
 - :mod:`~streamser.core.contract`, :mod:`~streamser.core.labels` — what a model declares
 - :mod:`~streamser.core.protocol` — the websocket wire format (JSON text in and out)
 - :mod:`~streamser.core.config` — typed source specs, control messages and live settings
+- :mod:`~streamser.core.enrolment`, :mod:`~streamser.core.adapt`, :mod:`~streamser.core.passages`
+  — calibration to one voice: collect and check an enrolment, adapt the model's head
 """
 
 from __future__ import annotations

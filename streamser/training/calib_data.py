@@ -125,7 +125,7 @@ def _model_key(model: Path) -> str:
 
 def _speech_seconds(samples: np.ndarray) -> float:
     """First to last voiced 30 ms frame, by the engine's VAD (seconds)."""
-    from streamser.vad import FRAME_SAMPLES, VoiceActivity
+    from streamser.core.vad import FRAME_SAMPLES, VoiceActivity
 
     vad = VoiceActivity()
     vad.push(samples)
@@ -136,9 +136,10 @@ def _speech_seconds(samples: np.ndarray) -> float:
 
 
 def _features(samples: np.ndarray, runner: object) -> ClipFeatures:
-    from streamser.analyzer import Analyzer, AnalyzerConfig
-    from streamser.frames import AudioBlock
-    from streamser.model import ModelRunner, Prediction
+    from streamser.core.analyzer import Analyzer, AnalyzerConfig
+    from streamser.core.contract import Prediction
+    from streamser.core.frames import AudioBlock
+    from streamser.model import ModelRunner
 
     assert isinstance(runner, ModelRunner)
     embeddings: list[np.ndarray] = []

@@ -1,18 +1,18 @@
 """Measure what calibrating to a voice is worth, on speakers the model never heard.
 
     python -m streamser.training.calib_eval --model models/streamser-facenet-s-1.1.0.onnx \\
-        --out docs/calibration-results.json --markdown docs/calibration-table.md
+        --out-dir docs/calibration
 
 For every speaker with several emotions in the evaluation sets, each clip is scored the way the
 live engine scores it (mean of the voiced 2 s windows' probabilities at the 0.5 s hop, argmax over
 the set's classes), under each adaptation method:
 
 - ``none``: the model's own probabilities;
-- ``running``: today's ``--speaker-norm`` (:class:`streamser.speaker_norm.SpeakerNormalizer`,
+- ``running``: today's ``--speaker-norm`` (:class:`streamser.core.speaker_norm.SpeakerNormalizer`,
   default settings) fed all of the speaker's clips as one session in a random order;
 - ``neutral Ns``: enrolment from N seconds of the speaker's *neutral* speech (first to last voiced
   frame of each clip, clips taken whole until N is reached), then the embedding mean shift of the
-  chosen :mod:`streamser.calibration.adapt` method;
+  chosen :mod:`streamser.core.adapt` method;
 - ``neutral 20s + 1/emotion``: the same plus one clip of each other emotion of the set;
 - ``oracle``: the mean of all the speaker's other clips (the model report's figure; a live
   session never has it).
@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamser.calibration.adapt import METHODS, build_adaptation
-from streamser.speaker_norm import SpeakerNormParams
+from streamser.core.adapt import METHODS, build_adaptation
+from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.training.calib_data import Clip, ClipFeatures, extract, scan
 
 __all__ = ["EvalSet", "evaluate", "main"]
@@ -156,7 +156,7 @@ def _score_none(sp: SpeakerData) -> Scorer:
 
 
 def _score_running(sp: SpeakerData) -> Scorer:
-    from streamser.speaker_norm import SpeakerNormalizer
+    from streamser.core.speaker_norm import SpeakerNormalizer
 
     norm = SpeakerNormalizer(sp.params)
     order = np.random.default_rng(sp.seed).permutation(len(sp.clips))
@@ -275,6 +275,7 @@ def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prio
         all_clips = clips_by_corpus[key]
         feats = extract(model, all_clips)
         y: list[int] = []
+        used_speakers: set[str] = set()
         preds: dict[str, list[int]] = defaultdict(list)
         enrolled: dict[str, list[float]] = defaultdict(list)
         cols = [labels.index(c) for c in s.classes]
@@ -301,13 +302,14 @@ def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prio
                 if any(o is None for o in outs.values()):
                     continue
                 y.append(s.classes.index(clip.label))
+                used_speakers.add(spk)
                 for name, probs in outs.items():
                     assert probs is not None
                     preds[name].append(int(np.argmax(probs[cols])))
         n = len(s.classes)
         results[s.name] = {
             "corpus": s.corpus, "classes": list(s.classes), "clips": len(y),
-            "speakers": len({c.speaker for c in all_clips}),
+            "speakers": len(used_speakers),
             "ua": {name: round(_ua(y, preds[name], n), 4) for name in rows},
             "enrol_seconds": {name: round(float(np.mean(v)), 2) for name, v in enrolled.items()
                               if v},
@@ -362,17 +364,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--prompted", nargs="+", default=["prototypes"], choices=METHODS,
                     help="adaptation methods for neutral + one clip per emotion")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, help="write the results JSON here")
-    ap.add_argument("--markdown", type=Path, help="write the table here")
+    ap.add_argument("--out-dir", type=Path, help="write MODEL_VERSION.json and "
+                    "MODEL_VERSION.md (the table) into this folder, e.g. docs/calibration")
     args = ap.parse_args(argv)
     sets = default_sets(_speakers(args.speakers))
     result = evaluate(args.model, sets, args.shift, args.prompted, args.seed)
     table = markdown(result)
     print(table)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-    if args.markdown:
-        args.markdown.write_text(table)
+    if args.out_dir:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        version = str(result["model_version"])
+        (args.out_dir / f"{version}.json").write_text(json.dumps(result, indent=1) + "\n")
+        (args.out_dir / f"{version}.md").write_text(
+            f"Calibration figures of {result['model_version']} (UA %, written by "
+            f"`python -m streamser.training.calib_eval --model {args.model} --out-dir "
+            f"{args.out_dir}`; see docs/calibration.md)\n\n" + table)
     return 0
 
 

@@ -30,14 +30,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streamser.core.prosody import ProsodyTracker
+from streamser.core.vad import FRAME_SAMPLES, VoiceActivity
 from streamser.errors import StreamserError
-from streamser.prosody import ProsodyTracker
-from streamser.vad import FRAME_SAMPLES, VoiceActivity
 
 __all__ = [
     "EnrolmentCollector",
     "EnrolmentConfig",
     "EnrolmentError",
+    "EnrolmentEvent",
     "EnrolmentIssue",
     "EnrolmentProgress",
     "EnrolmentResult",
@@ -63,11 +64,23 @@ class EnrolmentConfig:
     """Share of voiced samples at full scale (|x| >= 0.99) above this is "clipped"."""
     voice_split_semitones: float = 6.0
     min_voice_share: float = 0.2
+    emotions: tuple[str, ...] = ()
+    """Emotions prompted after the neutral passage, one sentence each (labels)."""
+    emotion_speech_s: float = 3.0
+    """Speech time collected for each prompted emotion."""
 
     def __post_init__(self) -> None:
         if not 0 < self.min_speech_s <= self.target_speech_s:
             raise ValueError(f"need 0 < min_speech_s ({self.min_speech_s}) <= target_speech_s "
                              f"({self.target_speech_s})")
+        if "neutral" in self.emotions or self.emotion_speech_s <= 0:
+            raise ValueError("prompted emotions exclude neutral and need emotion_speech_s > 0")
+
+    @property
+    def phases(self) -> tuple[tuple[str, float], ...]:
+        """(label, speech seconds) in reading order: the passage, then each emotion."""
+        return (("neutral", self.target_speech_s),
+                *((e, self.emotion_speech_s) for e in self.emotions))
 
 
 @dataclass(frozen=True)
@@ -88,12 +101,15 @@ class EnrolmentError(StreamserError):
 
 @dataclass(frozen=True)
 class EnrolmentProgress:
-    """A snapshot for meters: seconds of speech so far, the target, the latest level."""
+    """A snapshot for meters: seconds of speech so far (all phases), the total target, the
+    latest block level, and the phase being read (``neutral`` = the passage, or an emotion;
+    None when all are done)."""
 
     speech_s: float
     target_s: float
     level_dbfs: float
     voiced_windows: int
+    phase: str | None = "neutral"
 
     @property
     def fraction(self) -> float:
@@ -109,7 +125,29 @@ class EnrolmentProgress:
         """JSON-ready (the ``enrolment`` progress event's body)."""
         return {"speech_s": round(self.speech_s, 2), "target_s": self.target_s,
                 "fraction": round(self.fraction, 3), "level_dbfs": round(self.level_dbfs, 1),
-                "voiced_windows": self.voiced_windows}
+                "voiced_windows": self.voiced_windows, "phase": self.phase}
+
+
+@dataclass(frozen=True)
+class EnrolmentEvent:
+    """What happened to an enrolment, for the ``enrolment`` websocket message and the GUI.
+
+    ``kind``: ``started``, ``progress``, ``done`` (``message`` names the saved profile),
+    ``failed`` (``issues`` say why) or ``cancelled``.
+    """
+
+    kind: str
+    profile: str
+    progress: EnrolmentProgress | None = None
+    issues: tuple[EnrolmentIssue, ...] = ()
+    message: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready body."""
+        return {"event": self.kind, "profile": self.profile,
+                "progress": None if self.progress is None else self.progress.to_dict(),
+                "issues": [{"code": i.code, "message": i.message} for i in self.issues],
+                "message": self.message}
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,8 +169,13 @@ class EnrolmentResult:
 class EnrolmentCollector:
     """Accumulates one enrolment; see the module docstring."""
 
-    def __init__(self, config: EnrolmentConfig | None = None) -> None:
+    def __init__(self, config: EnrolmentConfig | None = None, start_sample: int = 0) -> None:
         self.config = config or EnrolmentConfig()
+        self._start = start_sample  # stream index of the first sample pushed
+        self._phases = self.config.phases
+        self._phase = 0
+        self._phase_speech = 0.0
+        self._phase_start = start_sample  # windows starting earlier belong to another phase
         self._vad = VoiceActivity()
         self._pitch = ProsodyTracker()
         self._pending = np.zeros(0, dtype=np.float32)  # samples of the frame being decided
@@ -167,44 +210,58 @@ class EnrolmentCollector:
         self._pending = np.array(data, dtype=np.float32)
 
     def _on_voiced(self, frame: np.ndarray) -> None:
-        if self._last_voiced is None:
-            self._speech_s += _FRAME_S
-        else:
-            gap = (self._frames - self._last_voiced) * _FRAME_S  # one frame when contiguous
-            if gap <= self.config.max_pause_s + _FRAME_S:
-                self._speech_s += gap
-            else:
-                self._speech_s += _FRAME_S
+        gap = _FRAME_S
+        if self._last_voiced is not None:
+            pause = (self._frames - self._last_voiced) * _FRAME_S  # one frame when contiguous
+            gap = pause if pause <= self.config.max_pause_s + _FRAME_S else _FRAME_S
+        self._speech_s += gap
         self._last_voiced = self._frames
+        if self._phase < len(self._phases):
+            self._phase_speech += gap
+            if self._phase_speech >= self._phases[self._phase][1]:
+                self._phase += 1
+                self._phase_speech = 0.0
+                self._phase_start = self._start + (self._frames + 1) * FRAME_SAMPLES
         self._voiced_levels.append(_dbfs(frame))
         self._voiced_samples += len(frame)
         self._clipped += int(np.count_nonzero(np.abs(frame) >= 0.99))
 
-    def push_window(self, embedding: np.ndarray, voiced: bool, label: str = "neutral") -> None:
-        """One analysis window's embedding [D]; kept when ``voiced``."""
-        if voiced:
-            self._embeddings.setdefault(label, []).append(
-                np.asarray(embedding, dtype=np.float32).copy())
+    def push_window(self, embedding: np.ndarray, voiced: bool, start_sample: int | None = None
+                    ) -> None:
+        """One analysis window's embedding [D], kept when ``voiced`` under the phase being
+        read. ``start_sample`` (stream index of the window's first real sample) drops windows
+        that began before the current phase (or before the enrolment)."""
+        if not voiced or self._phase >= len(self._phases):
+            return
+        if start_sample is not None and start_sample < self._phase_start:
+            return
+        label = self._phases[self._phase][0]
+        self._embeddings.setdefault(label, []).append(
+            np.asarray(embedding, dtype=np.float32).copy())
 
     # -- reading ----------------------------------------------------------------------------
     @property
     def progress(self) -> EnrolmentProgress:
         """Where the enrolment stands."""
-        return EnrolmentProgress(self._speech_s, self.config.target_speech_s, self._level,
-                                 sum(len(v) for v in self._embeddings.values()))
+        total = sum(t for _, t in self._phases)
+        done = sum(t for _, t in self._phases[: self._phase]) + self._phase_speech
+        phase = self._phases[self._phase][0] if self._phase < len(self._phases) else None
+        return EnrolmentProgress(min(done, total), total, self._level,
+                                 sum(len(v) for v in self._embeddings.values()), phase)
 
     def issues(self) -> list[EnrolmentIssue]:
         """What would make :meth:`finish` fail now (empty when it would succeed)."""
         cfg = self.config
-        voiced_windows = sum(len(v) for v in self._embeddings.values())
+        voiced_windows = len(self._embeddings.get("neutral", ()))
         if self._speech_s < 1.0 or voiced_windows == 0:
             return [EnrolmentIssue("no_speech", "No speech was heard: check that the right "
                                    "microphone is selected and not muted, then read the passage "
                                    "aloud.")]
         out = []
-        if self._speech_s < cfg.min_speech_s:
+        neutral_s = self._speech_s if self._phase == 0 else cfg.target_speech_s
+        if neutral_s < cfg.min_speech_s:
             out.append(EnrolmentIssue(
-                "too_short", f"Only {self._speech_s:.0f} s of speech were heard; at least "
+                "too_short", f"Only {neutral_s:.0f} s of speech were heard; at least "
                 f"{cfg.min_speech_s:.0f} s are needed (aim for {cfg.target_speech_s:.0f} s): "
                 "read the whole passage."))
         level = float(np.median(self._voiced_levels)) if self._voiced_levels else -120.0

@@ -1,7 +1,7 @@
 """How an enrolment adapts the model to one voice (sans-I/O, numpy only).
 
 The model's ``embedding`` output lives on the unit sphere and its linear head ships in the
-``speaker_norm`` metadata (:class:`streamser.speaker_norm.SpeakerNormParams`), so the model's
+``speaker_norm`` metadata (:class:`streamser.core.speaker_norm.SpeakerNormParams`), so the model's
 own probabilities can be recomputed from a window embedding ``e`` after adapting it:
 
     logits = scale * head_weight @ normalize(e + shift) / T + head_bias / T + bias
@@ -32,13 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamser.speaker_norm import SpeakerNormParams
+from streamser.core.speaker_norm import SpeakerNormParams
 
 __all__ = [
     "METHODS",
     "NEUTRAL_TARGET",
     "PRIOR_STRENGTH",
     "PROTOTYPE_WEIGHT",
+    "ActiveProfile",
     "Adaptation",
     "build_adaptation",
     "default_method",
@@ -118,6 +119,14 @@ class Adaptation:
         if not (np.isfinite(shift).all() and np.isfinite(bias).all()):
             raise ValueError("non-finite values")
         return cls(str(method), shift, bias, labels, protos)
+
+
+@dataclass(frozen=True, eq=False)
+class ActiveProfile:
+    """A named adaptation in force (compared by identity: re-loading a profile is a change)."""
+
+    name: str
+    adaptation: Adaptation
 
 
 def default_method(enrolment: Mapping[str, np.ndarray]) -> str:
