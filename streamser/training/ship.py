@@ -5,6 +5,11 @@
 remains), with the CV temperature baked in and the metadata the card quotes, then writes
 ``docs/model/results/shipped.json``: onnxruntime latency per 2 s window (1 and 2 threads) and the
 engine-style accuracy on RAVDESS actors 19 and 20, who were never in its training data.
+
+Model 2 (``--loco-recipe v2``): the temperature and the ``uncertain_below`` threshold are
+fitted on that recipe's leave-one-corpus-out predictions (every clip scored by a model that
+never heard its corpus), the metrics come from ``loco-<recipe>.json`` and ``cv2-<recipe>.json``,
+and the speaker-normalisation reference from the whole training pool.
 """
 
 from __future__ import annotations
@@ -36,6 +41,30 @@ def _summary(results: Path, cv: Path) -> dict:
     return out
 
 
+LICENSE_V2 = (
+    "Weights: non-commercial use only, with attribution (CC BY-NC-SA 4.0 at least): trained on "
+    "RAVDESS (CC BY-NC-SA 4.0), TESS (CC BY-NC-ND 4.0), nEMO (CC BY-NC-SA 4.0), ASED (no licence "
+    "stated; cite Retta et al. 2022) and BAVED (no licence stated; non-commercial); noise from "
+    "the Indian EmoSpeech Command Dataset (CC BY-NC-SA 4.0). Code: MIT."
+)
+
+
+def _summary_v2(results: Path, recipe: str) -> dict:
+    out: dict = {}
+    loco = results / f"loco-{recipe}.json"
+    if loco.exists():
+        r = json.loads(loco.read_text())
+        out["leave_one_corpus_out_ua_4class"] = {
+            k: round(v["ua"], 4) for k, v in r["targets"].items()} | {
+            "mean": round(r["mean_ua"], 4)}
+    cv = results / f"cv2-{recipe}.json"
+    if cv.exists():
+        r = json.loads(cv.read_text())
+        out["ravdess_5fold_speaker_independent"] = {
+            "ua": round(r["mean_ua"], 4), "wa": round(r["mean_wa"], 4), "folds": len(r["folds"])}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Export, time and spot-check the shipped model; returns an exit code."""
     parser = argparse.ArgumentParser(prog="python -m streamser.training.ship")
@@ -48,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-speaker-norm", action="store_true")
     parser.add_argument("--temperature", type=float, default=None,
                         help="override the CV temperature (e.g. 1.0 when it did not help)")
+    parser.add_argument("--loco-recipe", default=None,
+                        help="model 2: calibrate on this recipe's leave-one-corpus-out runs")
+    parser.add_argument("--loco-steps", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -57,13 +89,29 @@ def main(argv: list[str] | None = None) -> int:
 
     results = REPO / "docs" / "model" / "results"
     cv_json = Path(args.cv_json)
-    extra = {
-        "training_data": args.training_data,
-        "metrics": json.dumps(_summary(results, cv_json)),
-        "recipe": args.recipe,
-    }
-    if not args.no_speaker_norm:
-        extra["speaker_norm"] = json.dumps(final_reference(args.checkpoint, args.recipe))
+    if args.loco_recipe:
+        from streamser.training.loco import pool_reference, uncertainty_from_loco
+
+        unc = uncertainty_from_loco(args.loco_recipe, args.loco_steps)
+        summary = _summary_v2(results, args.loco_recipe) | {"uncertainty": unc}
+        args.temperature = unc["temperature"]
+        extra = {
+            "training_data": args.training_data,
+            "metrics": json.dumps(summary),
+            "recipe": args.loco_recipe,
+            "uncertain_below": f"{unc['uncertain_below']:.4f}",
+            "license": LICENSE_V2,
+        }
+        if not args.no_speaker_norm:
+            extra["speaker_norm"] = json.dumps(pool_reference(args.checkpoint))
+    else:
+        extra = {
+            "training_data": args.training_data,
+            "metrics": json.dumps(_summary(results, cv_json)),
+            "recipe": args.recipe,
+        }
+        if not args.no_speaker_norm:
+            extra["speaker_norm"] = json.dumps(final_reference(args.checkpoint, args.recipe))
     out = REPO / "models" / f"streamser-facenet-s-{args.version}.onnx"
     for old in (REPO / "models").glob("*.onnx"):
         if old != out:

@@ -47,6 +47,7 @@ class TrainConfig:
     arousal_weight: float = 0.0  # auxiliary arousal loss (needs model.aux_arousal)
     window_s: float = 2.0
     hop_s: float = 0.5
+    crop_s: float | None = None  # training crop length; None = window_s (the model's window)
     epochs: int = 16
     steps_per_epoch: int = 50
     batch_size: int = 64
@@ -64,6 +65,11 @@ class TrainConfig:
     def window(self) -> int:
         """Window length in samples."""
         return round(self.window_s * SAMPLE_RATE)
+
+    @property
+    def crop(self) -> int:
+        """Training crop length in samples."""
+        return round((self.crop_s or self.window_s) * SAMPLE_RATE)
 
     @property
     def hop(self) -> int:
@@ -188,7 +194,7 @@ def train(
                    disable=not progress, leave=False)
         for _ in bar:
             a = cfg.augment
-            xb, yb, ab = data.sample_batch(cfg.batch_size, cfg.window, rng, weights,
+            xb, yb, ab = data.sample_batch(cfg.batch_size, cfg.crop, rng, weights,
                                            a.speed if a.enabled else (1.0, 1.0),
                                            a.p_speed if a.enabled else 0.0,
                                            p_codec=cfg.channel.p_codec if cfg.channel.enabled
