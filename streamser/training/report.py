@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["tables"]
+__all__ = ["model2_tables", "tables"]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "model"
 
@@ -80,5 +80,81 @@ def tables() -> str:
     return "\n".join(out)
 
 
+#: eGeMAPS + SVM trained on the same pool, leave-one-corpus-out, 4 classes (measured by the
+#: issue's author under the same protocol; issue 8).
+EGEMAPS_LOCO = {"ravdess": 0.41, "tess": 0.60, "nemo": 0.35, "ased": 0.43}
+
+
+def model2_tables() -> str:
+    """Model 2 tables: leave-one-corpus-out per recipe, RAVDESS CV, robustness per model."""
+    res = DOCS / "results"
+    out: list[str] = []
+    runs = {p.stem[5:]: json.loads(p.read_text()) for p in sorted(res.glob("loco-*.json"))}
+    unseen = {p.stem[15:]: json.loads(p.read_text())
+              for p in sorted(res.glob("unseen-corpora-*.json"))}
+    if runs or unseen:
+        targets = ("ravdess", "tess", "nemo", "ased")
+        out += ["| model / recipe | " + " | ".join(f"{t} UA (WA)" for t in targets)
+                + " | mean UA | worst most-predicted share |",
+                "| --- " * (len(targets) + 3) + "|"]
+        out.append("| eGeMAPS + SVM, same pool (issue 8) | " + " | ".join(
+            _pct(EGEMAPS_LOCO[t]) for t in targets) + f" | {_pct(sum(EGEMAPS_LOCO.values()) / 4)}"
+            " | |")
+        for name, r in unseen.items():
+            cells = [f"{_pct(r['targets'][t]['ua'])} ({_pct(r['targets'][t]['wa'])})"
+                     if t in r["targets"] else "seen in training" for t in targets]
+            worst = max(v["most_predicted_share"] for v in r["targets"].values())
+            out.append(f"| {name} (never saw these corpora) | " + " | ".join(cells)
+                       + f" | — | {_pct(worst)} |")
+        for name, r in runs.items():
+            cells = [f"{_pct(r['targets'][t]['ua'])} ({_pct(r['targets'][t]['wa'])})"
+                     if t in r["targets"] else "—" for t in targets]
+            mean = _pct(r["mean_ua"]) if len(r["targets"]) == len(targets) else \
+                f"({_pct(r['mean_ua'])}, {len(r['targets'])} targets)"
+            out.append(f"| `{name}` | " + " | ".join(cells)
+                       + f" | {mean} | {_pct(r['max_most_predicted_share'])} |")
+        out.append("")
+        out += ["| recipe | target | most predicted (share) | ECE | T (other targets) | "
+                "ECE after T | per-class recall n/h/s/a % | train s |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, r in runs.items():
+            for t, v in r["targets"].items():
+                rec = "/".join(f"{100 * x:.0f}" for x in v["recall"].values())
+                out.append(
+                    f"| `{name}` | {t} | {v['most_predicted']} ({_pct(v['most_predicted_share'])})"
+                    f" | {v['ece']:.3f} | {v.get('temperature', float('nan')):.2f} | "
+                    f"{v.get('ece_calibrated', float('nan')):.3f} | {rec} | "
+                    f"{v.get('train_seconds') or 0:.0f} |")
+        out.append("")
+    for p in sorted(res.glob("cv2-*.json")):
+        r = json.loads(p.read_text())
+        out += [f"**{r['name']}** (RAVDESS 8 classes, whole pool in training)", "",
+                "| fold | UA % | WA % | most predicted | train s |",
+                "| --- | --- | --- | --- | --- |"]
+        for f in r["folds"]:
+            out.append(f"| {f['fold']} | {_pct(f['ua'])} | {_pct(f['wa'])} | "
+                       f"{f['most_predicted']} ({_pct(f['most_predicted_share'])}) | "
+                       f"{f['train_seconds']:.0f} |")
+        out += [f"| mean | {_pct(r['mean_ua'])} | {_pct(r['mean_wa'])} | | |", ""]
+    tables_ = {p.stem[11:]: json.loads(p.read_text())
+               for p in sorted(res.glob("robustness-*.json"))}
+    if tables_:
+        names = list(tables_)
+        head = " | ".join(f"{n}: UA / flipped / most predicted" for n in names)
+        out += [f"| condition | {head} |", "| --- " * (len(names) + 1) + "|"]
+        first = tables_[names[0]]
+        first = first[0] if isinstance(first, list) else first
+        for cond in first["conditions"]:
+            cells = []
+            for n in names:
+                t = tables_[n][0] if isinstance(tables_[n], list) else tables_[n]
+                c = t["conditions"][cond]
+                cells.append(f"{_pct(c['ua'])} / {_pct(c['flipped'])} / {c['most_predicted']} "
+                             f"{_pct(c['most_predicted_share'])}")
+            out.append(f"| {cond} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
-    sys.stdout.write(tables() + "\n")
+    sys.stdout.write((model2_tables() if "--model2" in sys.argv else tables()) + "\n")
