@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import email.utils
 import logging
 import socket
 import threading
@@ -25,10 +26,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -51,6 +54,7 @@ from streamser.core.protocol import (
 )
 from streamser.errors import OutputError
 from streamser.outputs.base import OutputKind
+from streamser.outputs.page import CONTENT_SECURITY_POLICY, http_response
 
 if TYPE_CHECKING:
     from streamser.session import SessionLink, SessionStatus
@@ -58,6 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["ServerConfig", "WebSocketOutput", "WebSocketServer", "session_info"]
 
 log = logging.getLogger(__name__)
+
+TOKEN_COOKIE = "streamser_token"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class ServerConfig:
     status_interval_s: float = 2.0
     direct_write_bytes: int = 16384
     socket_send_buffer: int = 32768
+    page: bool = True
+    """Serve the browser page (:mod:`streamser.outputs.page`) on the same port."""
     name = "websocket"
 
     def create(self) -> WebSocketOutput:
@@ -129,6 +137,7 @@ class WebSocketServer:
         self._configs = configs
         self._config_sub: BoundedQueue[LiveSettings] | None = None
         self._departed_dropped = 0
+        self.pages_served = 0
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
@@ -198,7 +207,7 @@ class WebSocketServer:
             server = await serve(
                 self._handle, self.config.host, self.config.port,
                 compression=None, max_size=self.config.max_message_bytes,
-                process_request=self._authorise, ping_interval=20, ping_timeout=20,
+                process_request=self._process_request, ping_interval=20, ping_timeout=20,
             )
         except OSError as exc:
             self._start_error = OSError(exc.strerror or str(exc))
@@ -226,17 +235,46 @@ class WebSocketServer:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 3.0)
 
-    def _authorise(self, conn: ServerConnection, request: Request) -> Response | None:
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Before the handshake (asyncio thread): the token check, then, for a plain GET that
+        is not a websocket upgrade, the browser page (see :mod:`streamser.outputs.page`).
+
+        With a token, a page request with ``?token=`` sets an HttpOnly same-site cookie, so the
+        page's own files (and the browser's websocket) are authorised without the query."""
+        if not self._authorised(request):
+            return conn.respond(HTTPStatus.UNAUTHORIZED,
+                                "streamser: missing or wrong token; connect with ?token=...\n")
+        if request.headers.get("Upgrade", "").lower() == "websocket" or not self.config.page:
+            return None
+        status, content_type, body = http_response(request.path)
+        self.pages_served += status is HTTPStatus.OK
+        headers = Headers([
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-cache"),
+            ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+            ("X-Content-Type-Options", "nosniff"),
+        ])
+        if self.config.token:
+            headers["Set-Cookie"] = (f"{TOKEN_COOKIE}={self.config.token}; Path=/; HttpOnly; "
+                                     "SameSite=Strict")
+        return Response(status.value, status.phrase, headers, body)
+
+    def _authorised(self, request: Request) -> bool:
+        """No token configured, or the request carries it: ``?token=``, ``Authorization:
+        Bearer``, or the page's cookie."""
         token = self.config.token
         if not token:
-            return None
-        query = parse_qs(urlsplit(request.path).query)
-        given = query.get("token", [None])[0]
-        header = request.headers.get("Authorization", "")
-        if given == token or header == f"Bearer {token}":
-            return None
-        return conn.respond(HTTPStatus.UNAUTHORIZED,
-                            "streamser: missing or wrong token; connect with ?token=...\n")
+            return True
+        given = parse_qs(urlsplit(request.path).query).get("token", [None])[0]
+        cookies = SimpleCookie()
+        with contextlib.suppress(CookieError):
+            cookies.load(request.headers.get("Cookie", ""))
+        cookie = cookies[TOKEN_COOKIE].value if TOKEN_COOKIE in cookies else None
+        bearer = request.headers.get("Authorization", "")
+        return token in (given, cookie) or bearer == f"Bearer {token}"
 
     def _pump(self) -> None:
         """Move frames from the bus subscription to every client (asyncio thread).
@@ -383,10 +421,13 @@ class WebSocketOutput:
         if server is None:
             return {}
         return {"frames_out": server.frames_sent, "subscribers": server.subscribers,
-                "client_dropped": server.client_dropped}
+                "client_dropped": server.client_dropped, "pages_served": server.pages_served}
 
     def describe(self) -> str:
-        return f"websocket ws://{self.config.host}:{self.port}"
+        where = f"{self.config.host}:{self.port}"
+        query = "/?token=..." if self.config.token else "/"
+        return f"websocket ws://{where}" + (f"; page http://{where}{query}" if self.config.page
+                                             else "")
 
 
 def _port(text: str) -> int:
@@ -399,13 +440,16 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ws-host", default="127.0.0.1", help="websocket bind address")
     p.add_argument("--ws-port", type=_port, default=8765, help="websocket port (0 = any)")
     p.add_argument("--no-ws", action="store_true", help="do not serve websockets")
-    p.add_argument("--token", help="require this token from websocket clients")
+    p.add_argument("--token", help="require this token from websocket clients and the page")
+    p.add_argument("--no-page", action="store_true", help="do not serve the browser page on "
+                   "the websocket port")
 
 
 def _from_args(args: argparse.Namespace) -> ServerConfig | None:
     if args.no_ws:
         return None
-    return ServerConfig(host=args.ws_host, port=args.ws_port, token=args.token)
+    return ServerConfig(host=args.ws_host, port=args.ws_port, token=args.token,
+                        page=not args.no_page)
 
 
 KIND = OutputKind("websocket", _add_arguments, _from_args)
