@@ -26,14 +26,30 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from streamser.bus import BoundedQueue, Bus, Overflow
+from streamser.calibration.profiles import Profile, ProfileStore, check_name
+from streamser.core.adapt import ActiveProfile
 from streamser.core.analyzer import Analyzer, AnalyzerConfig, check_hop, check_smoothing
 from streamser.core.conditioning import Conditioner, RawBlock
-from streamser.core.config import Control, LiveSettings, SetHop, SetSmoothing
+from streamser.core.config import (
+    CancelEnrolment,
+    Control,
+    LiveSettings,
+    SetHop,
+    SetSmoothing,
+    StartEnrolment,
+)
 from streamser.core.contract import ModelSpec
+from streamser.core.enrolment import (
+    EnrolmentCollector,
+    EnrolmentConfig,
+    EnrolmentError,
+    EnrolmentEvent,
+)
 from streamser.core.frames import SAMPLE_RATE, AudioBlock, Frame
-from streamser.errors import StreamserError
+from streamser.errors import ConfigError, ProfileError, StreamserError
 from streamser.model import ModelRunner
 from streamser.sources import Source
 
@@ -60,6 +76,10 @@ class EngineConfig:
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     capture_blocks: int = 256
     stall_timeout_s: float = 3.0
+    profiles_dir: Path | None = None
+    """Where enrolments are saved (None: :func:`streamser.calibration.profiles.profiles_dir`)."""
+    progress_interval_s: float = 0.25
+    """Audio seconds between two enrolment ``progress`` events."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,8 @@ class EngineStats:
     voiced_frames: int = 0
     skipped_windows: int = 0
     overwritten_samples: int = 0
+    profile: str | None = None
+    enrolling: str | None = None
 
     def counters(self) -> dict[str, int]:
         """The engine's loss counters by name (what ``status`` reports under ``engine``)."""
@@ -112,13 +134,18 @@ class Engine:
         self.frames: Bus[Frame] = Bus("frames")
         self.audio: Bus[AudioBlock] = Bus("audio")
         self.configs: Bus[LiveSettings] = Bus("configs")
+        self.enrolment: Bus[EnrolmentEvent] = Bus("enrolment")
         self.capture: BoundedQueue[RawBlock] = BoundedQueue(
             "capture", self.config.capture_blocks, Overflow.DROP_OLDEST
         )
         self._analyzer = Analyzer(runner.predict, runner.spec, self.config.analyzer)
         self._conditioner = Conditioner(source.rate)
         self._settings = LiveSettings(self._analyzer.hop_s, self._analyzer.smoothing_s,
-                                      self.config.analyzer.speaker_norm)
+                                      self.config.analyzer.speaker_norm,
+                                      self.config.analyzer.profile)
+        self._enrol_request: StartEnrolment | CancelEnrolment | None = None
+        self._enrolling: StartEnrolment | None = None  # the enrolment the worker collects
+        self._progress_at = 0.0  # speech seconds of the last progress event
         self._applied = self._settings  # what the worker's analyzer runs with
         self._control_lock = threading.Lock()
         self._state = EngineState.IDLE
@@ -165,6 +192,7 @@ class Engine:
             self.frames.close()
             self.audio.close()
             self.configs.close()
+            self.enrolment.close()
             self.finished.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -178,16 +206,42 @@ class Engine:
         on :attr:`configs`; the worker applies it before its next block (a hop from the next
         window). Requests never queue up: the latest value wins.
         """
+        if isinstance(request, (StartEnrolment, CancelEnrolment)):
+            self._request_enrolment(request)
+            return
         with self._control_lock:
             if isinstance(request, SetHop):
                 settings = dataclasses.replace(self._settings, hop_s=check_hop(request.hop_s))
-            else:
+            elif isinstance(request, SetSmoothing):
                 settings = dataclasses.replace(self._settings,
                                                smoothing_s=check_smoothing(request.tau_s))
+            else:
+                if request.profile is not None and not self._analyzer.calibratable:
+                    raise ConfigError(f"model {self.spec.model_version} cannot apply voice "
+                                      "profiles (no 'speaker_norm' head metadata).")
+                settings = dataclasses.replace(self._settings, profile=request.profile)
             if settings == self._settings:
                 return
             self._settings = settings
             self.configs.publish(settings)
+
+    def _request_enrolment(self, request: StartEnrolment | CancelEnrolment) -> None:
+        """Validate a start (name, length, model) and leave it for the worker; latest wins."""
+        if isinstance(request, StartEnrolment):
+            check_name(request.profile)
+            if not 5.0 <= request.seconds <= 120.0:
+                raise ConfigError(f"enrolment of {request.seconds:g} s: allowed is 5 to 120 s "
+                                  "of speech (20 s recommended).")
+            unknown = [e for e in request.emotions
+                       if e not in self.spec.labels or e == "neutral"]
+            if unknown:
+                raise ConfigError(f"cannot prompt {unknown}: the model's emotions are "
+                                  f"{', '.join(x for x in self.spec.labels if x != 'neutral')}.")
+            if not self._analyzer.calibratable:
+                raise ConfigError(f"model {self.spec.model_version} cannot be calibrated (no "
+                                  "'speaker_norm' head metadata).")
+        with self._control_lock:
+            self._enrol_request = request
 
     def set_hop(self, hop_s: float) -> None:
         """Ask for a new hop in seconds; applies from the next window. Raises ConfigError."""
@@ -228,6 +282,8 @@ class Engine:
             voiced_frames=self._voiced_out,
             skipped_windows=self._analyzer.skipped_windows,
             overwritten_samples=self._analyzer.overwritten_samples,
+            profile=settings.profile_name,
+            enrolling=None if self._enrolling is None else self._enrolling.profile,
         )
 
     # -- the inference worker -------------------------------------------------------------
@@ -240,7 +296,73 @@ class Engine:
             self._analyzer.set_hop(wanted.hop_s)
         if wanted.smoothing_s != applied.smoothing_s:
             self._analyzer.set_smoothing(wanted.smoothing_s)
+        if wanted.profile is not applied.profile:
+            self._analyzer.set_profile(wanted.profile)
         self._applied = wanted
+
+    # -- enrolment (inference thread) -------------------------------------------------------
+    def _apply_enrolment_request(self) -> None:
+        with self._control_lock:
+            request, self._enrol_request = self._enrol_request, None
+        if request is None:
+            return
+        previous = self._enrolling
+        if previous is not None:
+            self._analyzer.stop_enrolment()
+            self._enrolling = None
+            self.enrolment.publish(EnrolmentEvent("cancelled", previous.profile))
+        if isinstance(request, StartEnrolment):
+            config = EnrolmentConfig(target_speech_s=request.seconds,
+                                     min_speech_s=min(8.0, request.seconds),
+                                     emotions=request.emotions)
+            collector = self._analyzer.start_enrolment(config)
+            self._enrolling = request
+            self._progress_at = 0.0
+            self.enrolment.publish(EnrolmentEvent("started", request.profile,
+                                                  collector.progress))
+
+    def _tick_enrolment(self, end_of_stream: bool = False) -> None:
+        """Progress events; finish when the target is reached or the stream ended."""
+        collector, request = self._analyzer.enrolment, self._enrolling
+        if collector is None or request is None:
+            return
+        progress = collector.progress
+        if progress.done or end_of_stream:
+            self._finish_enrolment(collector, request)
+        elif progress.speech_s - self._progress_at >= self.config.progress_interval_s:
+            self._progress_at = progress.speech_s
+            self.enrolment.publish(EnrolmentEvent("progress", request.profile, progress))
+
+    def _finish_enrolment(self, collector: EnrolmentCollector, request: StartEnrolment) -> None:
+        """Check, save and apply the enrolment (inference thread; one small file write)."""
+        self._analyzer.stop_enrolment()
+        self._enrolling = None
+        progress = collector.progress
+        try:
+            result = collector.finish()
+        except EnrolmentError as exc:
+            self.enrolment.publish(EnrolmentEvent("failed", request.profile, progress,
+                                                  tuple(exc.issues), str(exc)))
+            return
+        head = self._analyzer.head
+        assert head is not None  # checked when the enrolment was requested
+        try:
+            profile = Profile.create(request.profile, self.spec, head, result,
+                                     passage=request.passage)
+            path = ProfileStore(self.config.profiles_dir).save(profile)
+        except (ProfileError, ValueError) as exc:
+            self.enrolment.publish(EnrolmentEvent("failed", request.profile, progress,
+                                                  message=str(exc)))
+            return
+        self.enrolment.publish(EnrolmentEvent(
+            "done", request.profile, progress,
+            message=f"profile {profile.name!r} saved to {path} ({result.speech_s:.0f} s of "
+                    f"speech, method {profile.adaptation.method}) and applied"))
+        active = ActiveProfile(profile.name, profile.adaptation)
+        with self._control_lock:
+            self._settings = dataclasses.replace(self._settings, profile=active)
+            self.configs.publish(self._settings)
+        self._apply_controls()
 
     def _publish(self, frames: list[Frame]) -> None:
         for frame in frames:
@@ -264,6 +386,7 @@ class Engine:
             while not self._stop_requested.is_set():
                 raw = self.capture.get(timeout=0.1)
                 self._apply_controls()
+                self._apply_enrolment_request()
                 if raw is None:
                     if self.source.finished.is_set() and len(self.capture) == 0:
                         break
@@ -281,6 +404,7 @@ class Engine:
                 if len(block.samples) or block.bad_samples:
                     self.audio.publish(block)
                     self._publish(self._analyzer.push(block))
+                    self._tick_enrolment()
                 if block.bad_samples:
                     self._report_bad_input()
             if not self._stop_requested.is_set():
@@ -289,6 +413,8 @@ class Engine:
                     self.audio.publish(tail)
                     self._publish(self._analyzer.push(tail))
                 self._publish(self._analyzer.flush())
+                self._apply_enrolment_request()
+                self._tick_enrolment(end_of_stream=True)
         except StreamserError as exc:  # e.g. the model broke its contract: one clear line
             log.error("inference stopped: %s", exc)
             self._error = str(exc)
@@ -309,4 +435,5 @@ class Engine:
             self.frames.close()
             self.audio.close()
             self.configs.close()
+            self.enrolment.close()
             self.finished.set()

@@ -26,16 +26,22 @@ from typing import Protocol
 
 from streamser import __version__
 from streamser.bus import Bus
+from streamser.calibration.profiles import ProfileInfo, ProfileStore
+from streamser.core.adapt import ActiveProfile
 from streamser.core.analyzer import AnalyzerConfig
 from streamser.core.config import (
+    CancelEnrolment,
     Control,
     LiveSettings,
     SetHop,
     SetSmoothing,
     SourceKind,
     SourceSpec,
+    StartEnrolment,
+    UseProfile,
 )
 from streamser.core.contract import ModelSpec
+from streamser.core.enrolment import EnrolmentEvent
 from streamser.core.frames import AudioBlock, Frame
 from streamser.core.protocol import SessionInfo
 from streamser.engine import Engine, EngineConfig, EngineState, EngineStats
@@ -74,6 +80,8 @@ class SessionStatus:
     engine: dict[str, int] = field(default_factory=dict)
     queues: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, dict[str, int]] = field(default_factory=dict)
+    profile: str | None = None
+    enrolling: str | None = None
 
     @property
     def dropped_blocks(self) -> int:
@@ -98,6 +106,7 @@ class SessionStatus:
             "dropped_blocks": self.dropped_blocks,
             "bad_samples": self.engine.get("bad_samples", 0),
             "error": self.error, "warning": self.warning,
+            "profile": self.profile, "enrolling": self.enrolling,
             "counters": {"engine": dict(self.engine), "queues": dict(self.queues),
                          "outputs": {k: dict(v) for k, v in self.outputs.items()}},
         }
@@ -112,8 +121,15 @@ class SessionLink(Protocol):
     def audio(self) -> Bus[AudioBlock]: ...
     @property
     def configs(self) -> Bus[LiveSettings]: ...
+    @property
+    def enrolment(self) -> Bus[EnrolmentEvent]: ...
     def info(self) -> SessionInfo: ...
     def status(self) -> SessionStatus: ...
+    def start_enrolment(self, name: str, seconds: float = 20.0,
+                        emotions: tuple[str, ...] = (), passage: str | None = None) -> None: ...
+    def cancel_enrolment(self) -> None: ...
+    def use_profile(self, name: str | None) -> None: ...
+    def profiles(self) -> list[ProfileInfo]: ...
 
 
 class Output(Protocol):
@@ -175,6 +191,10 @@ class Session:
         return self.engine.configs
 
     @property
+    def enrolment(self) -> Bus[EnrolmentEvent]:
+        return self.engine.enrolment
+
+    @property
     def finished(self):  # type: ignore[no-untyped-def]  # threading.Event
         return self.engine.finished
 
@@ -190,6 +210,7 @@ class Session:
             model_version=spec.model_version, labels=spec.labels, window_s=spec.window_s,
             hop_s=settings.hop_s, sample_rate=spec.sample_rate, source=self.engine.source.name,
             smoothing_s=settings.smoothing_s, speaker_norm=settings.speaker_norm,
+            profile=settings.profile_name,
         )
 
     def stats(self) -> EngineStats:
@@ -208,6 +229,7 @@ class Session:
             smoothing_s=stats.smoothing_s, model_version=stats.model_version,
             error=stats.error, warning=stats.warning, engine=stats.counters(), queues=queues,
             outputs={o.name: o.counters() for o in self._started},
+            profile=stats.profile, enrolling=stats.enrolling,
         )
 
     def output(self, name: str) -> Output | None:
@@ -221,6 +243,34 @@ class Session:
 
     def set_hop(self, hop_s: float) -> None:
         self.control(SetHop(hop_s))
+
+    # -- calibration (any thread; raise StreamserError for a bad request) -----------------
+    @property
+    def profile_store(self) -> ProfileStore:
+        """Where this session's profiles are saved and loaded."""
+        return ProfileStore(self.engine.config.profiles_dir)
+
+    def start_enrolment(self, name: str, seconds: float = 20.0,
+                        emotions: tuple[str, ...] = (), passage: str | None = None) -> None:
+        """Start calibrating to the voice now at the source; events on :attr:`enrolment`."""
+        self.control(StartEnrolment(name, seconds, emotions, passage))
+
+    def cancel_enrolment(self) -> None:
+        """Stop an enrolment in progress (nothing is saved)."""
+        self.control(CancelEnrolment())
+
+    def use_profile(self, name: str | None) -> None:
+        """Apply saved profile ``name`` (None: none); ProfileError when missing, damaged or
+        made with another model."""
+        if name is None:
+            self.control(UseProfile(None))
+            return
+        profile = self.profile_store.load_for(name, self.spec)
+        self.control(UseProfile(ActiveProfile(profile.name, profile.adaptation)))
+
+    def profiles(self) -> list[ProfileInfo]:
+        """The saved profiles (damaged ones carry a ``problem``)."""
+        return self.profile_store.entries()
 
     def set_smoothing(self, tau_s: float) -> None:
         self.control(SetSmoothing(tau_s))

@@ -4,9 +4,14 @@
 offline ``analyze`` command and the tests all drive this one class, so a file analysed offline
 gives the same frames as the same audio played live (apart from wall time and latency).
 
-Which thread: one owner at a time (the engine's inference worker). :meth:`set_hop` and
-:meth:`set_smoothing` must be called by that owner; the engine forwards requests from other
-threads through a queue.
+Which thread: one owner at a time (the engine's inference worker). :meth:`set_hop`,
+:meth:`set_smoothing`, :meth:`set_profile` and the enrolment methods must be called by that
+owner; the engine forwards requests from other threads.
+
+Calibration: with a voice profile set, each window's probabilities are recomputed from its
+embedding through the profile's :class:`~streamser.core.adapt.Adaptation` (the frame says
+which profile); while an enrolment is collected, the audio and each window's embedding also go
+to its :class:`~streamser.core.enrolment.EnrolmentCollector`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamser.core.adapt import ActiveProfile
 from streamser.core.contract import ModelSpec, Prediction, check_uncertain_below
+from streamser.core.enrolment import EnrolmentCollector, EnrolmentConfig
 from streamser.core.frames import AudioBlock, Frame
 from streamser.core.inputguard import sanitize
 from streamser.core.labels import arousal_valence
@@ -26,7 +33,7 @@ from streamser.core.smoothing import EmaSmoother
 from streamser.core.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 from streamser.core.vad import VoiceActivity
 from streamser.core.windowing import Window, Windower
-from streamser.errors import ConfigError
+from streamser.errors import ConfigError, ModelContractError
 
 __all__ = ["MAX_HOP_S", "MIN_HOP_S", "Analyzer", "AnalyzerConfig"]
 
@@ -53,6 +60,8 @@ class AnalyzerConfig:
     uncertain_below: float | None = None
     """Confidence below which a voiced frame is "uncertain" (no label); ``None`` takes the
     model's calibrated ``uncertain_below`` metadata (none for 1.x models), 0 turns it off."""
+    profile: ActiveProfile | None = None
+    """A voice profile to apply from the start (see :mod:`streamser.core.adapt`)."""
 
 
 def check_hop(hop_s: float) -> float:
@@ -105,6 +114,14 @@ class Analyzer:
                     "speaker normalisation is not available; run without --speaker-norm."
                 )
             self._speaker = SpeakerNormalizer(params)
+        try:
+            self._head = SpeakerNormParams.from_metadata(spec.extra, len(spec.labels),
+                                                         spec.model_version)
+        except ModelContractError:  # only needed for calibration; said when it is asked for
+            self._head = None
+        self._profile: ActiveProfile | None = None
+        self.set_profile(config.profile)
+        self._enrolment: EnrolmentCollector | None = None
         self._monotonic = monotonic
         self._wall = wall
         self._seq = 0
@@ -150,6 +167,52 @@ class Analyzer:
         self._smoother.tau_s = check_smoothing(tau_s)
 
     @property
+    def calibratable(self) -> bool:
+        """True when the model exposes what calibration needs (head metadata, embedding)."""
+        return self._head is not None
+
+    @property
+    def profile(self) -> ActiveProfile | None:
+        """The voice profile applied to every window, or None."""
+        return self._profile
+
+    def set_profile(self, profile: ActiveProfile | None) -> None:
+        """Apply ``profile`` from the next window (None: the model's own probabilities).
+        Raises ConfigError when the model cannot be calibrated."""
+        if profile is not None and self._head is None:
+            raise ConfigError(
+                f"model {self.spec.model_version} carries no 'speaker_norm' head metadata, so "
+                "voice profiles cannot be applied; use a model exported by 'streamser export'."
+            )
+        self._profile = profile
+
+    @property
+    def enrolment(self) -> EnrolmentCollector | None:
+        """The enrolment being collected from this stream, or None."""
+        return self._enrolment
+
+    def start_enrolment(self, config: EnrolmentConfig) -> EnrolmentCollector:
+        """Begin collecting an enrolment from the next sample on (replaces one in progress).
+        Raises ConfigError when the model cannot be calibrated."""
+        if self._head is None:
+            raise ConfigError(
+                f"model {self.spec.model_version} carries no 'speaker_norm' head metadata, so "
+                "it cannot be calibrated to a voice."
+            )
+        self._enrolment = EnrolmentCollector(config, start_sample=self.samples_seen)
+        return self._enrolment
+
+    def stop_enrolment(self) -> EnrolmentCollector | None:
+        """Stop feeding the enrolment; returns it (None when there was none)."""
+        collector, self._enrolment = self._enrolment, None
+        return collector
+
+    @property
+    def head(self) -> SpeakerNormParams | None:
+        """The model's head and reference, from its metadata (None when absent)."""
+        return self._head
+
+    @property
     def bad_samples(self) -> int:
         """Input samples that were NaN, infinite or absurdly large and were replaced with silence
         (counted here or, before resampling, by the conditioner)."""
@@ -170,10 +233,16 @@ class Analyzer:
             block = AudioBlock(block.start_sample, samples, block.arrival, bad)
         seen = self._windower.samples_seen
         if block.start_sample > seen:
-            self._vad.push(np.zeros(block.start_sample - seen, dtype=np.float32))
+            gap = np.zeros(block.start_sample - seen, dtype=np.float32)
+            self._vad.push(gap)
             self._vad.push(block.samples)
+            if self._enrolment is not None:
+                self._enrolment.push_audio(gap)
+                self._enrolment.push_audio(block.samples)
         elif block.end_sample > seen:
             self._vad.push(block.samples[seen - block.start_sample :])
+            if self._enrolment is not None:
+                self._enrolment.push_audio(block.samples[seen - block.start_sample :])
         return [self._frame(w) for w in self._windower.push(block)]
 
     def flush(self) -> list[Frame]:
@@ -188,10 +257,16 @@ class Analyzer:
         voiced_prob = self._vad.voiced_fraction(window.start_sample, window.end_sample)
         voiced = voiced_prob >= self._threshold
         normalised = False
-        if self._speaker is not None and prediction.embedding is not None:
-            rescored = self._speaker.update(prediction.embedding[0], voiced)
+        embedding = prediction.embedding
+        if self._speaker is not None and embedding is not None:
+            rescored = self._speaker.update(embedding[0], voiced)
             if rescored is not None:
                 probs, normalised = rescored, True
+        profile = self._profile if embedding is not None else None
+        if profile is not None and self._head is not None and embedding is not None:
+            probs, normalised = profile.adaptation.probs(self._head, embedding[:1])[0], False
+        if self._enrolment is not None and embedding is not None:
+            self._enrolment.push_window(embedding[0], voiced, window.start_sample)
         dt = (window.end_sample - (self._last_end or 0)) / rate
         self._last_end = window.end_sample
         smoothed = self._smoother.update(probs, dt, voiced)
@@ -220,4 +295,5 @@ class Analyzer:
             model_version=spec.model_version,
             speaker_norm=normalised,
             uncertain=uncertain,
+            profile=None if profile is None else profile.name,
         )

@@ -4,7 +4,8 @@ All frozen dataclasses (sans-I/O; safe to hand from any thread to any other):
 
 - :class:`SourceSpec` — a microphone, a file or raw PCM on stdin, with its options. The CLI
   parses ``--source`` into one; the session opens it (:func:`streamser.session.open_source`).
-- :class:`SetHop`, :class:`SetSmoothing` — the :data:`Control` messages a GUI, a test or a
+- :class:`SetHop`, :class:`SetSmoothing`, :class:`UseProfile`, :class:`StartEnrolment`,
+  :class:`CancelEnrolment` — the :data:`Control` messages a GUI, a test or a
   future remote control sends to a running engine (validated when made).
 - :class:`LiveSettings` — the analysis settings in force; the engine publishes a new one each
   time a control takes effect, and outputs tell their clients (the websocket ``config``
@@ -17,9 +18,11 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamser.core.adapt import ActiveProfile
 from streamser.core.frames import SAMPLE_RATE
 
-__all__ = ["Control", "LiveSettings", "SetHop", "SetSmoothing", "SourceKind", "SourceSpec"]
+__all__ = ["CancelEnrolment", "Control", "LiveSettings", "SetHop", "SetSmoothing", "SourceKind",
+           "SourceSpec", "StartEnrolment", "UseProfile"]
 
 
 class SourceKind(enum.Enum):
@@ -103,7 +106,33 @@ class SetSmoothing:
     tau_s: float
 
 
-Control = SetHop | SetSmoothing
+@dataclass(frozen=True)
+class UseProfile:
+    """Apply a loaded voice profile to the analysis (None: back to the model's own output)."""
+
+    profile: ActiveProfile | None
+
+
+@dataclass(frozen=True)
+class StartEnrolment:
+    """Start calibrating to the voice now speaking; the result is saved as ``profile``.
+
+    ``seconds`` of neutral speech (the passage), then ``emotions`` prompted one sentence each.
+    A new start replaces an enrolment in progress.
+    """
+
+    profile: str
+    seconds: float = 20.0
+    emotions: tuple[str, ...] = ()
+    passage: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelEnrolment:
+    """Stop the enrolment in progress without saving anything."""
+
+
+Control = SetHop | SetSmoothing | UseProfile | StartEnrolment | CancelEnrolment
 """A control request to a running engine."""
 
 
@@ -114,8 +143,14 @@ class LiveSettings:
     hop_s: float
     smoothing_s: float
     speaker_norm: bool = False
+    profile: ActiveProfile | None = None
+
+    @property
+    def profile_name(self) -> str | None:
+        """The voice profile in force, or None."""
+        return None if self.profile is None else self.profile.name
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready body (the websocket ``config`` message's fields)."""
         return {"hop_s": round(self.hop_s, 6), "smoothing_s": round(self.smoothing_s, 6),
-                "speaker_norm": self.speaker_norm}
+                "speaker_norm": self.speaker_norm, "profile": self.profile_name}

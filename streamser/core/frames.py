@@ -77,6 +77,8 @@ class Frame:
     model_version: str
     speaker_norm: bool = False
     uncertain: bool = False
+    profile: str | None = None
+    """The voice profile whose adaptation produced ``probs`` (None: none applied)."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (the ``frame`` message body of the wire format)."""
@@ -98,4 +100,5 @@ class Frame:
             "model_version": self.model_version,
             "speaker_norm": self.speaker_norm,
             "uncertain": self.uncertain,
+            "profile": self.profile,
         }

@@ -3,11 +3,18 @@
 Server to client (every message has ``type`` and ``schema``):
 
 - ``hello`` — first message: ``session``, ``server``, ``model_version``, ``labels``,
-  ``window_s``, ``hop_s``, ``smoothing_s``, ``speaker_norm``, ``sample_rate``, ``source``. The
-  settings are those in force when the client connects.
+  ``window_s``, ``hop_s``, ``smoothing_s``, ``speaker_norm``, ``profile`` (the voice profile
+  in force, or null), ``sample_rate``, ``source``. The settings are those in force when the
+  client connects.
 - ``frame`` — one per analysis window: the fields of :meth:`streamser.core.frames.Frame.to_dict`.
 - ``config`` — to every connected client when a setting changed live: ``hop_s``,
-  ``smoothing_s``, ``speaker_norm`` (the new values).
+  ``smoothing_s``, ``speaker_norm``, ``profile`` (the new values).
+- ``enrolment`` — to every client while someone calibrates: ``event`` (``started``,
+  ``progress``, ``done``, ``failed``, ``cancelled``), ``profile``, ``progress`` (``speech_s``,
+  ``target_s``, ``fraction``, ``level_dbfs``, ``phase``), ``issues`` (``code``/``message``
+  pairs when it failed) and ``message``.
+- ``profiles`` — reply to ``profiles``: ``profiles`` (``name``, ``model_version``, ``created``,
+  ``problem``) and ``active``.
 - ``status`` — every few seconds: ``state``, ``frames``, ``dropped_blocks``, ``subscribers``,
   ``client_dropped`` (frames this client lost because it read too slowly), ``max_rate_hz``,
   and ``counters`` (every loss counter of the session; see
@@ -17,8 +24,11 @@ Server to client (every message has ``type`` and ``schema``):
 - ``error`` — ``code`` and ``message`` (a human sentence); the connection stays open.
 
 Client to server: ``{"type": "subscribe", "max_rate_hz": 2}`` (0 or absent = every frame),
-``{"type": "ping", "id": 7}``. Anything else gets an ``error``; a message over the size limit
-closes the connection with code 1009.
+``{"type": "ping", "id": 7}``; calibration: ``{"type": "enrol", "profile": "me", "seconds":
+20, "emotions": ["happy"]}`` (seconds and emotions optional), ``{"type": "cancel_enrolment"}``,
+``{"type": "use_profile", "profile": "me"}`` (``null`` clears it), ``{"type": "profiles"}``.
+Anything else gets an ``error``; a message over the size limit closes the connection with code
+1009.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ __all__ = [
     "ProtocolError",
     "SessionInfo",
     "config_message",
+    "enrolment_message",
     "error_message",
     "frame_message",
     "hello_message",
@@ -58,15 +69,22 @@ class SessionInfo:
     source: str
     smoothing_s: float = 0.0
     speaker_norm: bool = False
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
 class ClientMessage:
-    """A valid client request: ``type`` is ``subscribe`` or ``ping``."""
+    """A valid client request: ``type`` is one of :data:`CLIENT_TYPES`."""
 
     type: str
     max_rate_hz: float = 0.0
     id: object = None
+    profile: str | None = None
+    seconds: float = 20.0
+    emotions: tuple[str, ...] = ()
+
+
+CLIENT_TYPES = ("subscribe", "ping", "enrol", "cancel_enrolment", "use_profile", "profiles")
 
 
 class ProtocolError(Exception):
@@ -88,7 +106,8 @@ def hello_message(info: SessionInfo) -> str:
         "type": "hello", "schema": SCHEMA_VERSION, "session": info.session,
         "server": info.server, "model_version": info.model_version, "labels": list(info.labels),
         "window_s": info.window_s, "hop_s": info.hop_s, "smoothing_s": info.smoothing_s,
-        "speaker_norm": info.speaker_norm, "sample_rate": info.sample_rate,
+        "speaker_norm": info.speaker_norm, "profile": info.profile,
+        "sample_rate": info.sample_rate,
         "source": info.source,
     })
 
@@ -96,6 +115,11 @@ def hello_message(info: SessionInfo) -> str:
 def config_message(settings: LiveSettings) -> str:
     """The ``config`` text: the settings in force after a live change."""
     return _dump({"type": "config", "schema": SCHEMA_VERSION, **settings.to_dict()})
+
+
+def enrolment_message(body: dict[str, object]) -> str:
+    """An ``enrolment`` text (body: :meth:`streamser.core.enrolment.EnrolmentEvent.to_dict`)."""
+    return _dump({"type": "enrolment", "schema": SCHEMA_VERSION, **body})
 
 
 def frame_message(frame: Frame) -> str:
@@ -144,5 +168,32 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
                 "bad_rate", f"max_rate_hz is {rate!r}; allowed is a number from 0 (every "
                 f"frame) to {MAX_RATE_HZ:g}.")
         return ClientMessage("subscribe", max_rate_hz=float(rate))
+    if kind in ("cancel_enrolment", "profiles"):
+        return ClientMessage(kind)
+    if kind == "use_profile":
+        name = body.get("profile")
+        if name is not None and not isinstance(name, str):
+            raise ProtocolError("bad_profile", f"profile is {name!r}; send a profile name or "
+                                "null to clear it.")
+        return ClientMessage(kind, profile=name)
+    if kind == "enrol":
+        return _enrol(body)
+    allowed = ", ".join(f'"{t}"' for t in CLIENT_TYPES)
     raise ProtocolError("unknown_type",
-                        f'unknown message type {kind!r}; allowed types are "subscribe", "ping".')
+                        f"unknown message type {kind!r}; allowed types are {allowed}.")
+
+
+def _enrol(body: dict[str, object]) -> ClientMessage:
+    name, seconds = body.get("profile"), body.get("seconds", 20)
+    emotions = body.get("emotions", [])
+    if not isinstance(name, str):
+        raise ProtocolError("bad_profile", f"profile is {name!r}; an enrolment needs a name, "
+                            'e.g. {"type": "enrol", "profile": "me"}.')
+    if (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)):
+        raise ProtocolError("bad_seconds", f"seconds is {seconds!r}; send a number such as 20.")
+    if not isinstance(emotions, list) or not all(isinstance(e, str) for e in emotions):
+        raise ProtocolError("bad_emotions", f"emotions is {emotions!r}; send a list of labels "
+                            'such as ["happy", "sad"].')
+    return ClientMessage("enrol", profile=name, seconds=float(seconds),
+                         emotions=tuple(emotions))

@@ -40,11 +40,14 @@ from streamser import __version__
 from streamser.bus import BoundedQueue, Bus, Overflow
 from streamser.core.config import LiveSettings
 from streamser.core.contract import ModelSpec
+from streamser.core.enrolment import EnrolmentEvent
 from streamser.core.frames import Frame
 from streamser.core.protocol import (
+    ClientMessage,
     ProtocolError,
     SessionInfo,
     config_message,
+    enrolment_message,
     error_message,
     frame_message,
     hello_message,
@@ -52,7 +55,7 @@ from streamser.core.protocol import (
     reply_message,
     status_message,
 )
-from streamser.errors import OutputError
+from streamser.errors import ConfigError, OutputError, StreamserError
 from streamser.outputs.base import OutputKind
 from streamser.outputs.page import CONTENT_SECURITY_POLICY, http_response
 
@@ -129,13 +132,16 @@ class WebSocketServer:
     def __init__(self, frames: Bus[Frame], info: SessionInfo | Callable[[], SessionInfo],
                  config: ServerConfig,
                  status: Callable[[], SessionStatus] | None = None,
-                 configs: Bus[LiveSettings] | None = None) -> None:
+                 configs: Bus[LiveSettings] | None = None,
+                 calibration: SessionLink | None = None) -> None:
         self.config = config
         self._info = info if callable(info) else (lambda: info)
         self._frames = frames
         self._status_of = status  # the session's status, for status messages
         self._configs = configs
         self._config_sub: BoundedQueue[LiveSettings] | None = None
+        self._calibration = calibration  # enrolment requests and events; None: refused
+        self._enrol_sub: BoundedQueue[EnrolmentEvent] | None = None
         self._departed_dropped = 0
         self.pages_served = 0
         self._clients: set[_Client] = set()
@@ -182,6 +188,8 @@ class WebSocketServer:
             self._frames.unsubscribe(self._sub)
         if self._config_sub is not None and self._configs is not None:
             self._configs.unsubscribe(self._config_sub)
+        if self._enrol_sub is not None and self._calibration is not None:
+            self._calibration.enrolment.unsubscribe(self._enrol_sub)
         loop, stop_event = self._loop, self._stop_event
         if loop is not None and stop_event is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -227,6 +235,12 @@ class WebSocketServer:
 
             self._config_sub = self._configs.subscribe("websocket", 16, Overflow.DROP_OLDEST,
                                                        on_put=config_changed)
+        if self._calibration is not None:
+            def enrolment_event() -> None:  # inference thread: schedule, never block
+                loop.call_soon_threadsafe(self._announce_enrolment)
+
+            self._enrol_sub = self._calibration.enrolment.subscribe(
+                "websocket", 64, Overflow.DROP_OLDEST, on_put=enrolment_event)
         self._ready.set()
         status_task = asyncio.create_task(self._status_loop())
         await self._stop_event.wait()
@@ -309,6 +323,33 @@ class WebSocketServer:
             for client in list(self._clients):
                 client.offer(text)
 
+    def _announce_enrolment(self) -> None:
+        """Send enrolment events to every client (asyncio thread)."""
+        if self._enrol_sub is None:
+            return
+        for event in self._enrol_sub.drain():
+            text = enrolment_message(event.to_dict())
+            for client in list(self._clients):
+                client.offer(text)
+
+    def _calibrate(self, request: ClientMessage) -> str | None:
+        """Carry out a calibration request (worker thread: may read a profile file); returns
+        the reply text, if any. Raises StreamserError for a request that cannot be done."""
+        link = self._calibration
+        if link is None:
+            raise ConfigError("calibration is not available on this server.")
+        if request.type == "enrol":
+            assert request.profile is not None
+            link.start_enrolment(request.profile, request.seconds, request.emotions)
+        elif request.type == "cancel_enrolment":
+            link.cancel_enrolment()
+        elif request.type == "use_profile":
+            link.use_profile(request.profile)
+        else:
+            return reply_message("profiles", profiles=[p.to_dict() for p in link.profiles()],
+                                 active=link.info().profile)
+        return None
+
     @property
     def client_dropped(self) -> int:
         """Frames dropped by every client's queue so far, departed clients included."""
@@ -354,9 +395,17 @@ class WebSocketServer:
                     continue
                 if request.type == "ping":
                     client.offer(reply_message("pong", id=request.id))
-                else:
+                elif request.type == "subscribe":
                     client.max_rate_hz = request.max_rate_hz
                     client.offer(reply_message("subscribed", max_rate_hz=request.max_rate_hz))
+                else:
+                    try:
+                        reply = await asyncio.to_thread(self._calibrate, request)
+                    except StreamserError as exc:
+                        client.offer(error_message("calibration", str(exc)))
+                    else:
+                        if reply is not None:
+                            client.offer(reply)
         except ConnectionClosed:
             pass
         finally:
@@ -399,7 +448,7 @@ class WebSocketOutput:
     def start(self, link: SessionLink) -> None:
         """Bind and serve (controlling thread); raises OutputError when the port is taken."""
         self.server = WebSocketServer(link.frames, link.info, self.config, status=link.status,
-                                      configs=link.configs)
+                                      configs=link.configs, calibration=link)
         self.server.start()
 
     def stop(self) -> None:
