@@ -107,7 +107,7 @@ def test_frames_labels_status_and_config_arrive_typed(listener, tiny_runner: Mod
     changes = recorder.of("/streamser/label")
     wanted = []
     for frame in collect.frames:
-        label = frame.top_label or "none"
+        label = frame.top_label or ("uncertain" if frame.uncertain else "none")
         if not wanted or wanted[-1][0] != label:
             wanted.append((label, frame.seq))
     assert [(c[2][0], c[2][2]) for c in changes] == wanted and changes[0][3] == "sfi"

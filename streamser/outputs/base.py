@@ -31,7 +31,15 @@ from streamser.core.frames import AudioBlock, Frame
 if TYPE_CHECKING:
     from streamser.session import OutputConfig, SessionLink, SessionStatus
 
-__all__ = ["OutputKind", "ThreadedOutput"]
+__all__ = ["OutputKind", "ThreadedOutput", "label_of"]
+
+
+def label_of(frame: Frame) -> str:
+    """The frame's label as one word for marker-style outputs: the top label, ``uncertain``
+    (speech, but no emotion stands out) or ``none`` (no speech)."""
+    if frame.top_label is not None:
+        return frame.top_label
+    return "uncertain" if frame.uncertain else "none"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Two outlets, made with pylsl (whose wheel bundles liblsl):
   so LabRecorder picks the stream up again). The description carries each channel's label,
   unit and type, and the model version, window, hop, smoothing and sample rate.
 - ``NAME-labels`` of type ``Markers``: an irregular string stream; one sample each time the
-  top label changes (``none`` when there is no label: unvoiced or uncertain) and one
+  top label changes (``uncertain`` for speech with no clear emotion, ``none`` without speech)
+  and one
   ``config hop_s=... smoothing_s=...`` sample when a setting changes live.
 
 Timestamps are the window *end* on the LSL clock, derived from the audio clock
@@ -29,7 +30,7 @@ from streamser.core.config import LiveSettings
 from streamser.core.frames import Frame
 from streamser.core.timing import AudioClockMap, capture_time
 from streamser.errors import OutputError
-from streamser.outputs.base import OutputKind, ThreadedOutput
+from streamser.outputs.base import OutputKind, ThreadedOutput, label_of
 
 if TYPE_CHECKING:
     from streamser.session import SessionLink
@@ -117,7 +118,7 @@ class LslOutput(ThreadedOutput):
         stamp = self._stamp(frame)
         self._outlet.push_sample([*frame.smoothed, frame.arousal, frame.valence,
                                   frame.voiced_prob], stamp)
-        label = frame.top_label or "none"
+        label = label_of(frame)
         if label != self._last_label:
             self._last_label = label
             self._markers.push_sample([label], stamp)

@@ -7,8 +7,9 @@ from the audio clock; argument types in OSC notation):
 - ``/streamser/frame`` ``i f f...f f f f``: seq, audio time of the window end (s), one
   smoothed probability per label in ``/streamser/labels`` order, arousal, valence,
   voiced_prob (arousal/valence in -1..1, the others 0..1).
-- ``/streamser/label`` ``s f i``: the new top label (``none`` when there is none: unvoiced or
-  uncertain), its confidence, seq; sent in the frame's bundle when the label changes.
+- ``/streamser/label`` ``s f i``: the new top label (``uncertain`` for speech with no clear
+  emotion, ``none`` without speech), its confidence, seq; sent in the frame's bundle when the
+  label changes.
 - ``/streamser/labels`` ``s...``: the label names, at start and with every status.
 - ``/streamser/status`` ``s i f f i``: state, frames so far, audio seconds, hop (s), and the
   total of every loss counter; every ``status_interval_s`` (2 s).
@@ -29,7 +30,7 @@ from streamser.core.config import LiveSettings
 from streamser.core.frames import Frame
 from streamser.core.timing import AudioClockMap, capture_time
 from streamser.errors import ConfigError, OutputError
-from streamser.outputs.base import OutputKind, ThreadedOutput
+from streamser.outputs.base import OutputKind, ThreadedOutput, label_of
 
 if TYPE_CHECKING:
     from streamser.session import SessionLink, SessionStatus
@@ -96,7 +97,7 @@ class OscOutput(ThreadedOutput):
         args += [(p, "f") for p in frame.smoothed]
         args += [(frame.arousal, "f"), (frame.valence, "f"), (frame.voiced_prob, "f")]
         messages = [self._message("frame", args)]
-        label = frame.top_label or "none"
+        label = label_of(frame)
         if label != self._last_label:
             self._last_label = label
             messages.append(self._message("label", [(label, "s"), (frame.confidence, "f"),
