@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from streamser.app import with_profile
 from streamser.core.analyzer import AnalyzerConfig
 from streamser.core.config import SourceSpec
 from streamser.engine import EngineState
@@ -30,7 +31,7 @@ __all__ = ["analyze_files"]
 
 def analyze_files(files: Sequence[Path], out: Path, config: AnalyzerConfig,
                   model: Path | None = None, threads: int = 1,
-                  err: TextIO | None = None) -> int:
+                  err: TextIO | None = None, profile: str | None = None) -> int:
     """Write the timeline of every file to ``out``; returns the exit code (0).
 
     Raises :class:`StreamserError` for a missing/unreadable input (before anything is written),
@@ -44,6 +45,7 @@ def analyze_files(files: Sequence[Path], out: Path, config: AnalyzerConfig,
     for path in files:
         FileSource(path, realtime=False)  # refuse a bad input before writing anything
     runner = ModelRunner.load(model or default_model_path(), threads=threads)
+    config = with_profile(config, profile, runner.spec)  # refuse a bad profile up front
     recorder = FrameRecorder(out)
     total = 0
     try:

@@ -9,6 +9,7 @@ inference worker → outputs (in registry order: websocket, LSL, OSC, recorders)
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -19,14 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from streamser.calibration.profiles import ProfileStore
+from streamser.core.adapt import ActiveProfile
 from streamser.core.analyzer import AnalyzerConfig
 from streamser.core.config import SourceSpec
+from streamser.core.contract import ModelSpec
 from streamser.engine import EngineState
 from streamser.model import ModelRunner, default_model_path
 from streamser.outputs.terminal import TerminalOutput
 from streamser.session import OutputConfig, Session, build_session
 
-__all__ = ["LiveOptions", "load_runner", "run_headless"]
+__all__ = ["LiveOptions", "load_runner", "run_headless", "with_profile"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,22 @@ class LiveOptions:
     outputs: tuple[OutputConfig, ...] = ()
     seconds: float | None = None
     quiet: bool = False
+    profile: str | None = None
+    """A saved voice profile to apply (``--profile``)."""
 
 
 def load_runner(options: LiveOptions) -> ModelRunner:
     """Load the model the options name (or the shipped one)."""
     return ModelRunner.load(options.model or default_model_path(), threads=options.threads)
+
+
+def with_profile(config: AnalyzerConfig, name: str | None, spec: ModelSpec) -> AnalyzerConfig:
+    """``config`` with saved profile ``name`` applied (unchanged for None). Raises
+    :class:`~streamser.errors.ProfileError` when it is missing, damaged or for another model."""
+    if name is None:
+        return config
+    profile = ProfileStore().load_for(name, spec)
+    return dataclasses.replace(config, profile=ActiveProfile(profile.name, profile.adaptation))
 
 
 @contextmanager
@@ -84,14 +99,17 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
 
     stop = stop or threading.Event()
     runner = load_runner(options)
-    session = build_session(runner, options.source, options.analyzer,
+    analyzer = with_profile(options.analyzer, options.profile, runner.spec)
+    session = build_session(runner, options.source, analyzer,
                             (*options.outputs, TerminalOutput(out, options.quiet)), say)
     try:
         session.start()
         served = "; ".join(o.describe() for o in session.outputs if o.name != "terminal")
         say(f"{session.engine.source.name} -> model {session.spec.model_version} "
             f"({runner.provider}), window {session.spec.window_s:g} s, "
-            f"hop {session.engine.settings.hop_s:g} s" + (f"; {served}" if served else ""))
+            f"hop {session.engine.settings.hop_s:g} s"
+            + (f", voice profile {options.profile}" if options.profile else "")
+            + (f"; {served}" if served else ""))
         if on_ready is not None:
             on_ready(session)
         deadline = time.monotonic() + options.seconds if options.seconds else None

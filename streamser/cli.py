@@ -1,5 +1,5 @@
-"""The ``streamser`` command line: ``live``, ``analyze``, ``devices`` (+ ``train``, ``evaluate``,
-``export`` with the train extra, and ``bench``).
+"""The ``streamser`` command line: ``live``, ``analyze``, ``calibrate``, ``profiles``, ``devices``
+(+ ``train``, ``evaluate``, ``export`` with the train extra, and ``bench``).
 
 ``main(argv)`` parses, builds frozen option objects and returns an exit code, so tests call it
 directly. User errors (:class:`StreamserError`) print one line and exit 2; no tracebacks.
@@ -44,6 +44,8 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     p.add_argument("--speaker-norm", action="store_true", help="adapt to the speaker: re-score "
                    "windows with the session's running embedding mean (after ~5 s of speech)")
+    p.add_argument("--profile", help="apply a voice profile made with 'streamser calibrate' "
+                   "(frames then carry \"profile\": NAME)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -76,6 +78,22 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", type=Path, required=True, help="frames.jsonl or frames.csv")
     _add_analysis_options(analyze)
 
+    calibrate = sub.add_parser("calibrate", help="calibrate to your voice: read a short "
+                               "passage, save a profile for --profile")
+    calibrate.add_argument("--profile", default="me", help="profile name (default: me)")
+    where = calibrate.add_mutually_exclusive_group()
+    where.add_argument("--device", help="input device index or part of its name")
+    where.add_argument("--source", type=Path, help="enrol from a recording instead of the "
+                       "microphone (no questions asked; for scripts)")
+    calibrate.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
+    calibrate.add_argument("--seconds", type=_positive_float, default=20.0,
+                           help="seconds of speech to collect (default 20)")
+    calibrate.add_argument("--language", default=os.environ.get("LANG", "en")[:2] or "en",
+                           help="passage language: en, de or es (default: from $LANG)")
+    calibrate.add_argument("--emotions", action="store_true", help="after the passage, say "
+                           "one sentence in each of five emotions (a stronger profile)")
+
+    sub.add_parser("profiles", help="list saved voice profiles")
     sub.add_parser("devices", help="list audio input devices (each once; default marked)")
 
     try:
@@ -122,6 +140,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
         outputs=output_configs(args),
         seconds=args.seconds,
         quiet=args.quiet,
+        profile=args.profile,
     )
     want_gui = not args.no_gui and args.source != "-" and (
         args.screenshot is not None or args.kiosk or _display_available())
@@ -145,7 +164,34 @@ def _cmd_live(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from streamser.analyze import analyze_files
 
-    return analyze_files(args.files, args.out, _analyzer_config(args), args.model, args.threads)
+    return analyze_files(args.files, args.out, _analyzer_config(args), args.model, args.threads,
+                         profile=args.profile)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from streamser.calibration.terminal import CalibrateOptions, run_calibrate
+    from streamser.core.passages import PROMPTED_EMOTIONS
+
+    source = (SourceSpec.file(args.source, realtime=False) if args.source is not None
+              else SourceSpec.mic(args.device))
+    return run_calibrate(CalibrateOptions(
+        profile=args.profile, source=source, model=args.model, seconds=args.seconds,
+        language=args.language, emotions=PROMPTED_EMOTIONS if args.emotions else ()))
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from streamser.calibration.profiles import ProfileStore
+
+    store = ProfileStore()
+    entries = store.entries()
+    if not entries:
+        print(f"no voice profiles in {store.root}; make one with 'streamser calibrate'",
+              file=sys.stderr)
+        return 0
+    for e in entries:
+        print(f"{e.name}: " + (f"model {e.model_version}, made {e.created}" if e.problem is None
+                               else f"unusable: {e.problem}"))
+    return 0
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
@@ -169,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"live": _cmd_live, "analyze": _cmd_analyze, "devices": _cmd_devices}
+    handlers = {"live": _cmd_live, "analyze": _cmd_analyze, "devices": _cmd_devices,
+                "calibrate": _cmd_calibrate, "profiles": _cmd_profiles}
     try:
         handler = handlers.get(args.command) or args.handler
         return int(handler(args))

@@ -79,9 +79,11 @@ def _say(line: str) -> None:
 
 def live_factory(live: Any, kiosk: bool = False) -> _LiveFactory:
     """Load the model named by ``live`` (LiveOptions) and return the dashboard's factory."""
-    from streamser.app import load_runner
+    from streamser.app import load_runner, with_profile
 
-    return _LiveFactory(live, load_runner(live), kiosk)
+    runner = load_runner(live)
+    profiled = with_profile(live.analyzer, getattr(live, "profile", None), runner.spec)
+    return _LiveFactory(dataclasses.replace(live, analyzer=profiled), runner, kiosk)
 
 
 def run_live_dashboard(live: Any, options: DashboardOptions) -> int:
