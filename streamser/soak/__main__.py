@@ -1,0 +1,7 @@
+"""``python -m streamser.soak``."""
+
+import sys
+
+from streamser.soak.runner import main
+
+sys.exit(main())
