@@ -24,11 +24,12 @@ Server to client (every message has ``type`` and ``schema``):
 - ``error`` — ``code`` and ``message`` (a human sentence); the connection stays open.
 
 Client to server: ``{"type": "subscribe", "max_rate_hz": 2}`` (0 or absent = every frame),
-``{"type": "ping", "id": 7}``; calibration: ``{"type": "enrol", "profile": "me", "seconds":
-20, "emotions": ["happy"]}`` (seconds and emotions optional), ``{"type": "cancel_enrolment"}``,
+``{"type": "ping", "id": 7}`` (``id``: a number or a string of at most 64 characters);
+calibration: ``{"type": "enrol", "profile": "me", "seconds": 20, "emotions": ["happy"]}``
+(seconds and emotions optional), ``{"type": "cancel_enrolment"}``,
 ``{"type": "use_profile", "profile": "me"}`` (``null`` clears it), ``{"type": "profiles"}``.
-Anything else gets an ``error``; a message over the size limit closes the connection with code
-1009.
+Anything else gets an ``error`` (NaN/Infinity and nesting deeper than 8 included); a message
+over the size limit closes the connection with code 1009.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ __all__ = [
 ]
 
 MAX_RATE_HZ = 100.0
+MAX_NESTING = 8
+"""Deepest array/object nesting accepted in a client message (valid ones use 1)."""
+MAX_ID_INT = 2**53
+MAX_ID_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -142,30 +147,81 @@ def error_message(code: str, message: str) -> str:
     return _dump({"type": "error", "schema": SCHEMA_VERSION, "code": code, "message": message})
 
 
+def _nesting(text: str) -> int:
+    """Deepest ``[``/``{`` nesting in JSON text, strings skipped (linear; no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_id(value: object) -> object:
+    """A ping id is echoed back: a finite number, a short string, or absent."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) <= MAX_ID_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+        return value
+    raise ProtocolError("bad_id", f"ping id must be a number up to 2**53 or a string of at most "
+                        f"{MAX_ID_CHARS} characters; got {type(value).__name__}.")
+
+
 def parse_client_message(text: str | bytes) -> ClientMessage:
-    """Parse one client message; raise :class:`ProtocolError` saying what is wrong."""
+    """Parse one client message; raise :class:`ProtocolError` saying what is wrong.
+
+    Never raises anything else: NaN/Infinity, nesting deeper than :data:`MAX_NESTING`, numbers
+    too long for JSON's digit limit and out-of-range values all become a ``ProtocolError``.
+    """
     if isinstance(text, bytes):
         raise ProtocolError("binary_not_supported",
                             "binary messages are not accepted; send JSON text.")
+    if _nesting(text) > MAX_NESTING:
+        raise ProtocolError("too_deep", f"message nests more than {MAX_NESTING} levels of "
+                            "arrays/objects; client messages are flat objects.")
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             "bad_json", f"message is not valid JSON ({exc.msg} at char {exc.pos}); send an "
             'object such as {"type": "subscribe", "max_rate_hz": 2}.') from None
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", f"message is not valid JSON ({str(exc)[:80]}).") \
+            from None
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         raise ProtocolError(
             "bad_message", 'message must be a JSON object with a string "type" '
             '("subscribe" or "ping").')
     kind = body["type"]
     if kind == "ping":
-        return ClientMessage("ping", id=body.get("id"))
+        return ClientMessage("ping", id=_check_id(body.get("id")))
     if kind == "subscribe":
         rate = body.get("max_rate_hz", 0)
         if (isinstance(rate, bool) or not isinstance(rate, (int, float))
-                or not math.isfinite(rate) or not 0 <= rate <= MAX_RATE_HZ):
+                or not 0 <= rate <= MAX_RATE_HZ):  # NaN fails too; huge ints need no float()
+            shown = repr(rate) if len(repr(rate)) <= 40 else repr(rate)[:37] + "..."
             raise ProtocolError(
-                "bad_rate", f"max_rate_hz is {rate!r}; allowed is a number from 0 (every "
+                "bad_rate", f"max_rate_hz is {shown}; allowed is a number from 0 (every "
                 f"frame) to {MAX_RATE_HZ:g}.")
         return ClientMessage("subscribe", max_rate_hz=float(rate))
     if kind in ("cancel_enrolment", "profiles"):
@@ -190,7 +246,7 @@ def _enrol(body: dict[str, object]) -> ClientMessage:
         raise ProtocolError("bad_profile", f"profile is {name!r}; an enrolment needs a name, "
                             'e.g. {"type": "enrol", "profile": "me"}.')
     if (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-            or not math.isfinite(seconds)):
+            or not -1e9 < seconds < 1e9):  # NaN fails too; huge ints need no float()
         raise ProtocolError("bad_seconds", f"seconds is {seconds!r}; send a number such as 20.")
     if not isinstance(emotions, list) or not all(isinstance(e, str) for e in emotions):
         raise ProtocolError("bad_emotions", f"emotions is {emotions!r}; send a list of labels "
