@@ -64,7 +64,8 @@ def _serve(port: int) -> int:
     bus: Bus[Frame] = Bus("frames")
     info = SessionInfo("bench", "streamser bench", "bench-fanout-frames",
                        tuple(CANONICAL_LABELS), 2.0, 1 / RATE_HZ, SAMPLE_RATE, "bench publisher")
-    server = WebSocketServer(bus, info, ServerConfig(host="127.0.0.1", port=port))
+    server = WebSocketServer(bus, info, ServerConfig(host="127.0.0.1", port=port,
+                                                     max_clients=10_000))
     server.start()
     stop = threading.Event()
 
