@@ -107,3 +107,34 @@ def test_meter_spans_minus_60_to_0_dbfs() -> None:
     assert meter(0.0, 10).startswith("|##########|")
     assert meter(-30.0, 10).startswith("|#####.....|")
     assert meter(float("-inf"), 10).startswith("|..........|")
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_calibrate_from_the_virtual_microphone(profiles: Path, voices: tuple[Path, Path]) -> None:
+    """The interactive flow on a real device: passage, countdown with a level meter, progress
+    with seconds left, then the saved profile (the voice is played into the virtual mic)."""
+    import io
+    import subprocess
+
+    from test_mic_e2e import _need_virtual_mic
+
+    from streamser.calibration.terminal import CalibrateOptions, run_calibrate
+    from streamser.core.config import SourceSpec
+
+    _need_virtual_mic()
+    enrol, _ = voices
+    out, err = io.StringIO(), io.StringIO()
+    player = subprocess.Popen(["sh", "-c", f"sleep 2; exec paplay -d vsink '{enrol}'"])
+    try:
+        code = run_calibrate(CalibrateOptions(profile="mic", source=SourceSpec.mic("pulse"),
+                                              seconds=6.0, countdown_s=1.5), out, err)
+    finally:
+        player.terminate()
+        player.wait(10)
+    text = out.getvalue()
+    assert code == 0, err.getvalue()
+    assert "Read this aloud" in text and "The library opens" in text
+    assert "Starting in 2" in text and "dBFS" in text and "s left" in text
+    assert "profile 'mic' saved to" in text
+    assert (profiles / "mic.json").is_file()

@@ -46,6 +46,10 @@ class DashboardOptions:
     size: tuple[int, int] = (1280, 720)
     """Initial window size in pixels (ignored in kiosk mode: full screen)."""
     title: str = "streamser"
+    kiosk_reset_s: float = 180.0
+    """Kiosk: a visitor's voice profile is cleared after this long without speech."""
+    calibrate_s: float = 20.0
+    """Seconds of speech an enrolment collects (the kiosk's one-button flow uses 12)."""
 
     def __post_init__(self) -> None:
         if not 30.0 <= self.history_s <= 120.0:

@@ -103,6 +103,7 @@ class EngineHost:
         """Increments on every successful open: the dashboard resets its history then."""
         self._frames_q: BoundedQueue[Frame] | None = None
         self._audio_q: BoundedQueue[AudioBlock] | None = None
+        self._enrol_q: BoundedQueue[Any] | None = None
         self._dropped_frames_before = 0
         self._dropped_blocks_before = 0
         self._next_retry = 0.0
@@ -127,6 +128,9 @@ class EngineHost:
                                                  Overflow.DROP_OLDEST)
         self._audio_q = engine.audio.subscribe("dashboard", self._audio_capacity,
                                                Overflow.DROP_OLDEST)
+        enrolment = getattr(engine, "enrolment", None)  # calibration events, when supported
+        if enrolment is not None:
+            self._enrol_q = enrolment.subscribe("dashboard", 64, Overflow.DROP_OLDEST)
         try:
             engine.start()
         except StreamserError as exc:
@@ -154,6 +158,9 @@ class EngineHost:
                     self._dropped_blocks_before += stats.dropped
                 bus.unsubscribe(queue)  # type: ignore[arg-type]
         self._frames_q = self._audio_q = None
+        if self._enrol_q is not None:
+            engine.enrolment.unsubscribe(self._enrol_q)  # type: ignore[attr-defined]
+            self._enrol_q = None
         engine.stop()
 
     # -- per tick -------------------------------------------------------------------------
@@ -162,6 +169,11 @@ class EngineHost:
         frames = self._frames_q.drain() if self._frames_q is not None else []
         blocks = self._audio_q.drain() if self._audio_q is not None else []
         return frames, blocks
+
+    def drain_enrolment(self) -> list[Any]:
+        """Enrolment events (:class:`streamser.core.enrolment.EnrolmentEvent`) since the last
+        call, oldest first."""
+        return self._enrol_q.drain() if self._enrol_q is not None else []
 
     @property
     def running(self) -> bool:

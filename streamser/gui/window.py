@@ -5,6 +5,8 @@ subscriptions (:class:`streamser.gui.session.EngineHost`), folds what it got int
 arrays (:class:`streamser.gui.history.History`) and redraws only what changed. A 4 Hz timer
 updates the status bar and the recording timer; in kiosk mode a 1 Hz timer reopens a source
 that ended or vanished. Closing the window stops the timers, then the recording, then the engine.
+Calibration (profile picker, Calibrate button, the kiosk's one-button flow) lives in
+:mod:`streamser.gui.calibration`; the refresh hands it the enrolment events and frames.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QVBoxLayout, QWidget
 
 from streamser.core.labels import CANONICAL_LABELS
 from streamser.errors import StreamserError
+from streamser.gui.calibration import CalibrationController
 from streamser.gui.history import History, HistoryConfig
 from streamser.gui.options import DashboardOptions
 from streamser.gui.recording import Recording, recording_paths
@@ -72,6 +75,10 @@ class DashboardWindow(QMainWindow):
         outer.setSpacing(4)
         self.controls = ControlsBar(list_devices)
         outer.addWidget(self.controls)
+        self.calibration = CalibrationController(
+            self, options.kiosk, options.kiosk_reset_s,
+            min(options.calibrate_s, 12.0) if options.kiosk else options.calibrate_s)
+        outer.addWidget(self.calibration.bar)
         body = QHBoxLayout()
         body.setSpacing(6)
         outer.addLayout(body, 1)
@@ -81,6 +88,7 @@ class DashboardWindow(QMainWindow):
         self.right = right = QVBoxLayout()
         right.setSpacing(4)
         body.addLayout(right, 2)
+        right.addWidget(self.calibration.card)
         self.now = NowPanel()
         right.addWidget(self.now, 3 if options.kiosk else 2)
         self.meters = InputMeters()
@@ -104,6 +112,7 @@ class DashboardWindow(QMainWindow):
         self.controls.refresh_devices()
         if options.kiosk:
             self.controls.hide()
+            self.calibration.bar.hide()
             self.setCursor(Qt.CursorShape.BlankCursor)
             QShortcut(QKeySequence("Ctrl+Q"), self, self.close)
         else:
@@ -193,6 +202,7 @@ class DashboardWindow(QMainWindow):
             self._relabel(labels)
         self.history.reset()
         self.message = ""
+        self.calibration.after_open()
         for override, setter in ((self._hop_override, engine.set_hop),
                                  (self._smoothing_override, engine.set_smoothing)):
             if override is not None:
@@ -289,6 +299,8 @@ class DashboardWindow(QMainWindow):
         if self.host.generation != self._generation and self.host.engine is not None:
             self._after_open()
         frames, blocks = self.host.drain()
+        self.calibration.on_events(self.host.drain_enrolment())
+        self.calibration.on_frames(frames)
         self.ticks += 1
         hist = self.history
         hist.add_frames(frames)
