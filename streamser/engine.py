@@ -91,7 +91,8 @@ class EngineStats:
     ``dropped_blocks`` capture blocks lost to the full capture queue, ``skipped_windows``
     windows whose audio
     left the ring before they were analysed, ``overwritten_samples`` samples overwritten
-    unread, ``bad_samples`` NaN/inf/absurd input samples replaced with silence.
+    unread, ``bad_samples`` NaN/inf/absurd input samples replaced with silence,
+    ``input_overflows`` times the device itself reported lost input.
     """
 
     state: EngineState
@@ -110,6 +111,7 @@ class EngineStats:
     voiced_frames: int = 0
     skipped_windows: int = 0
     overwritten_samples: int = 0
+    input_overflows: int = 0
     profile: str | None = None
     enrolling: str | None = None
 
@@ -119,7 +121,8 @@ class EngineStats:
                 "skipped_windows": self.skipped_windows,
                 "overwritten_samples": self.overwritten_samples,
                 "gap_samples": round(self.gap_s * SAMPLE_RATE),
-                "bad_samples": self.bad_samples}
+                "bad_samples": self.bad_samples,
+                "input_overflows": self.input_overflows}
 
 
 class Engine:
@@ -282,6 +285,7 @@ class Engine:
             voiced_frames=self._voiced_out,
             skipped_windows=self._analyzer.skipped_windows,
             overwritten_samples=self._analyzer.overwritten_samples,
+            input_overflows=self.source.overflows,
             profile=settings.profile_name,
             enrolling=None if self._enrolling is None else self._enrolling.profile,
         )

@@ -55,6 +55,11 @@ class Source:
         """Begin delivering blocks into ``queue``; returns at once."""
         raise NotImplementedError
 
+    @property
+    def overflows(self) -> int:
+        """Times the device reported lost input (PortAudio overflow); 0 for other sources."""
+        return 0
+
     def stop(self) -> None:
         """Stop delivering; idempotent; sets :attr:`finished`."""
         raise NotImplementedError
@@ -95,6 +100,10 @@ class MicSource(Source):
         self._frames += frames
         if status:
             self.status_flags += 1
+
+    @property
+    def overflows(self) -> int:
+        return self.status_flags
 
     def _on_finished(self) -> None:
         """Called on the PortAudio thread when the stream ends (stopped, or the device is lost)."""

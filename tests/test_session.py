@@ -107,7 +107,7 @@ def test_hop_change_reaches_hello_config_and_outputs(tiny_runner: ModelRunner,
     counters = status["counters"]
     assert set(counters) == {"engine", "queues", "outputs"}
     assert {"capture_dropped_blocks", "skipped_windows", "overwritten_samples", "gap_samples",
-            "bad_samples"} <= set(counters["engine"])
+            "bad_samples", "input_overflows"} <= set(counters["engine"])
     assert {"frames/websocket", "frames/collect", "configs/websocket"} <= set(counters["queues"])
     assert counters["outputs"]["websocket"]["subscribers"] >= 1
 
