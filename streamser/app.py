@@ -100,8 +100,8 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
     stop = stop or threading.Event()
     runner = load_runner(options)
     analyzer = with_profile(options.analyzer, options.profile, runner.spec)
-    session = build_session(runner, options.source, analyzer,
-                            (*options.outputs, TerminalOutput(out, options.quiet)), say)
+    terminal = () if options.quiet else (TerminalOutput(out),)
+    session = build_session(runner, options.source, analyzer, (*options.outputs, *terminal), say)
     try:
         session.start()
         served = "; ".join(o.describe() for o in session.outputs if o.name != "terminal")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -195,7 +196,8 @@ class Session:
         return self.engine.enrolment
 
     @property
-    def finished(self):  # type: ignore[no-untyped-def]  # threading.Event
+    def finished(self) -> threading.Event:
+        """Set when the engine finished (source ended or failed, or stopped)."""
         return self.engine.finished
 
     @property

@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--peer-backend", choices=("auto", "onnx", "torch"),
                    help="how to run the wav2vec2 peer (default: onnx; auto in --quick: the "
                         "cached ONNX export if there is one, else torch eager)")
+    p.add_argument("--all-outputs", action="store_true",
+                   help="run e2e and start-up with every output on (websocket + page, LSL, "
+                        "OSC, frame and audio recorders)")
     p.set_defaults(handler=_handle)
 
 
@@ -108,7 +111,7 @@ def _contention(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> di
 
 def run_bench(quick: bool, model: Path, only: tuple[str, ...] = SUITES,
               peer_backend: str | None = None,
-              say: Callable[[str], None] = _say) -> dict[str, Any]:
+              say: Callable[[str], None] = _say, all_outputs: bool = False) -> dict[str, Any]:
     """Run the chosen suites; return the full result (machine, sections, figures...)."""
     from streamser.bench import e2e, fanout, inference, startup, throughput
     from streamser.bench._proc import BenchError, run_json_child
@@ -135,10 +138,10 @@ def run_bench(quick: bool, model: Path, only: tuple[str, ...] = SUITES,
     suites: dict[str, Callable[[], dict[str, Any]]] = {
         "inference": lambda: inference.run_inference(model, quick, say),
         "peer": peer_suite,
-        "e2e": lambda: e2e.run_e2e(model, quick, say),
+        "e2e": lambda: e2e.run_e2e(model, quick, say, all_outputs),
         "throughput": lambda: throughput.run_throughput(model, quick, say),
         "fanout": lambda: fanout.run_fanout(quick, say),
-        "startup": lambda: startup.run_startup(model, quick, say),
+        "startup": lambda: startup.run_startup(model, quick, say, all_outputs),
     }
     sections: dict[str, Any] = {}
     failed = []
@@ -164,7 +167,8 @@ def run_bench(quick: bool, model: Path, only: tuple[str, ...] = SUITES,
     figs = figures(sections)
     return {
         "streamser_bench": 1, "mode": "quick" if quick else "full",
-        "command": "streamser bench" + (" --quick" if quick else ""),
+        "command": "streamser bench" + (" --quick" if quick else "")
+                   + (" --all-outputs" if all_outputs else ""),
         "started_utc": info["time_utc"],
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_s": round(time.monotonic() - started, 1),
@@ -185,7 +189,8 @@ def _handle(args: argparse.Namespace) -> int:
         raise ConfigError(f"--only {','.join(unknown)}: unknown suite; choose from "
                           f"{','.join(SUITES)}.")
     model = args.model or default_model_path()
-    result = run_bench(args.quick, Path(model), only, args.peer_backend)
+    result = run_bench(args.quick, Path(model), only, args.peer_backend,
+                       all_outputs=args.all_outputs)
     print(table(figures(result["sections"])))
     print(f"\n{result['contention']['summary']}")
     if args.json:

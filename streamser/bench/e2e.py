@@ -41,8 +41,12 @@ from streamser.bench._proc import BenchError, emit_json, percentiles, run_json_c
 __all__ = ["main", "run_e2e"]
 
 
-def run_e2e(model: Path, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
-    """Run the child with a virtual microphone when possible, else a paced file."""
+def run_e2e(model: Path, quick: bool, say: Callable[[str], None],
+            all_outputs: bool = False) -> dict[str, Any]:
+    """Run the child with a virtual microphone when possible, else a paced file.
+
+    ``all_outputs``: the child builds the session the CLI builds, with every output on
+    (websocket + page, LSL, OSC, frame and audio recorders), instead of engine + websocket."""
     import tempfile
 
     from streamser.bench.inference import demo_path
@@ -51,6 +55,8 @@ def run_e2e(model: Path, quick: bool, say: Callable[[str], None]) -> dict[str, A
     seconds = 4.0 if quick else 40.0
     args = ["--model", str(model), "--seconds", str(seconds), "--play",
             str(demo_path(Path(tempfile.gettempdir())))]
+    if all_outputs:
+        args.append("--all-outputs")
     timeout = seconds + 60.0
     missing = virtual_mic_missing()
     if missing is None:
@@ -113,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", choices=("mic", "file"), default="mic")
     parser.add_argument("--play", type=Path, required=True, help="speech to play / read")
     parser.add_argument("--hop", type=float, default=None)
+    parser.add_argument("--all-outputs", action="store_true",
+                        help="every output on: websocket, LSL, OSC, frame and audio recorders")
     args = parser.parse_args(argv)
 
     from streamser.bench._proc import Child
@@ -121,30 +129,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     from streamser.engine import Engine, EngineConfig
     from streamser.model import ModelRunner
     from streamser.outputs.websocket import ServerConfig, WebSocketServer, session_info
-    from streamser.sources import FileSource, MicSource, Source
+    from streamser.sources import FileSource, MicSource
 
     def say(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
     runner = ModelRunner.load(args.model, threads=1, use_gpu=False)
-    source: Source = (MicSource("pulse") if args.source == "mic"
-                      else FileSource(args.play, realtime=True, loop=True))
-    engine = Engine(runner, source, EngineConfig(analyzer=AnalyzerConfig(hop_s=args.hop)))
+    session = None
+    sink = None
+    if args.all_outputs:
+        session, sink = _full_session(runner, args)
+        engine = session.engine
+        source = engine.source
+    else:
+        source = (MicSource("pulse") if args.source == "mic"
+                  else FileSource(args.play, realtime=True, loop=True))
+        engine = Engine(runner, source, EngineConfig(analyzer=AnalyzerConfig(hop_s=args.hop)))
     hop_s = engine.stats().hop_s
     audio = engine.audio.subscribe("bench", 1 << 16, Overflow.DROP_OLDEST)
-    server = WebSocketServer(engine.frames, session_info(engine.spec, hop_s, source.name),
-                             ServerConfig(host="127.0.0.1", port=0))
+    server = None if session is not None else WebSocketServer(
+        engine.frames, session_info(engine.spec, hop_s, source.name),
+        ServerConfig(host="127.0.0.1", port=0))
     player: Child | None = None
     client: _Client | None = None
     blocks: list[tuple[int, int, float]] = []  # (start_sample, end_sample, arrival)
     try:
-        server.start()
-        client = _Client(f"ws://127.0.0.1:{server.port}")
+        if session is not None:
+            session.start()
+            port = session.output("websocket").port
+        else:
+            assert server is not None
+            server.start()
+            port = server.port
+        client = _Client(f"ws://127.0.0.1:{port}")
         client.start()
         client.connected.wait(10)
         if client.error:
             raise BenchError(f"websocket client failed: {client.error}")
-        engine.start()
+        if session is None:
+            engine.start()
         t_start = time.monotonic()
         while engine.stats().blocks == 0 and time.monotonic() - t_start < 10:
             time.sleep(0.02)  # PortAudio's first stream takes ~2 s to deliver
@@ -169,7 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if client is not None:
             client.stop_event.set()
             client.join(3)
-        server.stop()
+        if server is not None:
+            server.stop()
+        if session is not None:
+            session.stop()
+        if sink is not None:
+            sink.close()
     for b in audio.drain():
         blocks.append((b.start_sample, b.end_sample, b.arrival))
     assert client is not None
@@ -208,8 +236,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         "blocks": stats.blocks, "dropped_blocks": stats.dropped_blocks,
         "gap_s": round(stats.gap_s, 4), "portaudio_status_flags": status_flags,
         "engine_state": stats.state.value, "engine_error": stats.error,
+        "outputs": sorted(session.status().outputs) if session is not None else ["websocket"],
+        "losses": session.status().losses() if session is not None else {},
     })
     return 0
+
+
+def _full_session(runner: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The session ``streamser live --lsl --osc ... --record ... --record-audio ...`` builds,
+    and the UDP socket OSC goes to (bound, never read: the kernel drops what overflows)."""
+    import socket
+    import tempfile
+
+    from streamser.core.analyzer import AnalyzerConfig
+    from streamser.core.config import SourceSpec
+    from streamser.outputs.lsl import LslConfig
+    from streamser.outputs.osc import OscConfig
+    from streamser.outputs.recorders import AudioFileConfig, FrameFileConfig
+    from streamser.outputs.websocket import ServerConfig
+    from streamser.session import build_session
+
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    folder = Path(tempfile.mkdtemp(prefix="streamser-bench-"))
+    spec = (SourceSpec.mic("pulse") if args.source == "mic"
+            else SourceSpec.file(args.play, loop=True))
+    outputs = (ServerConfig(host="127.0.0.1", port=0), LslConfig("streamser-bench"),
+               OscConfig("127.0.0.1", sink.getsockname()[1]),
+               FrameFileConfig(folder / "frames.jsonl"), AudioFileConfig(folder / "audio.flac"))
+    return build_session(runner, spec, AnalyzerConfig(hop_s=args.hop), outputs), sink
 
 
 if __name__ == "__main__":

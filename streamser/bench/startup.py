@@ -48,8 +48,11 @@ def _cpu_s(pid: int) -> float | None:
         return None
 
 
-def run_startup(model: Path | None, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
-    """First frame and RSS of ``streamser live --no-gui`` on the demo file, looped."""
+def run_startup(model: Path | None, quick: bool, say: Callable[[str], None],
+                all_outputs: bool = False) -> dict[str, Any]:
+    """First frame and RSS of ``streamser live --no-gui`` on the demo file, looped;
+    ``all_outputs`` adds ``--lsl --osc ... --record ... --record-audio ...``."""
+    import socket
     import tempfile
 
     from streamser.bench.inference import demo_path
@@ -59,6 +62,14 @@ def run_startup(model: Path | None, quick: bool, say: Callable[[str], None]) -> 
             str(demo_path(Path(tempfile.gettempdir()))), "--loop", "--ws-port", "0"]
     if model is not None:
         argv += ["--model", str(model)]
+    sink = None
+    if all_outputs:
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        folder = Path(tempfile.mkdtemp(prefix="streamser-bench-"))
+        argv += ["--lsl", "streamser-bench", "--osc", f"127.0.0.1:{sink.getsockname()[1]}",
+                 "--record", str(folder / "frames.jsonl"),
+                 "--record-audio", str(folder / "audio.flac")]
     say(f"start-up and memory: {' '.join(argv[1:])} for {seconds:g} s")
     marks: dict[str, float] = {}
     frames = [0]
@@ -111,6 +122,8 @@ def run_startup(model: Path | None, quick: bool, say: Callable[[str], None]) -> 
             code = None
         for r in readers:
             r.join(2)
+    if sink is not None:
+        sink.close()
     half = [kb for t, kb in samples if t >= seconds / 2]
     growth = (half[-1] - half[0]) / 1024 / max(1e-9, seconds / 2) * 60 if len(half) > 1 else 0.0
     result = {

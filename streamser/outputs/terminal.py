@@ -47,22 +47,19 @@ def format_frame(frame: Frame) -> str:
 
 
 class TerminalOutput(ThreadedOutput):
-    """Print the header once, then one line per frame, to ``out`` (nothing when ``quiet``)."""
+    """Print the header once, then one line per frame, to ``out``."""
 
     name = "terminal"
 
-    def __init__(self, out: TextIO, quiet: bool = False) -> None:
+    def __init__(self, out: TextIO) -> None:
         super().__init__()
         self.out = out
-        self.quiet = quiet
 
     def open(self, link: SessionLink) -> None:
-        if not self.quiet:
-            print(header(link.info().labels), file=self.out, flush=True)
+        print(header(link.info().labels), file=self.out, flush=True)
 
     def on_frame(self, frame: Frame) -> None:
-        if not self.quiet:
-            print(format_frame(frame), file=self.out, flush=True)
+        print(format_frame(frame), file=self.out, flush=True)
 
     def describe(self) -> str:
-        return "terminal" + (" (quiet)" if self.quiet else "")
+        return "terminal"
