@@ -38,7 +38,7 @@ import sys
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -322,7 +322,7 @@ def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prio
 def markdown(result: dict) -> str:
     """The UA table (percent), one column per set and the mean of the 4-class sets."""
     sets = list(result["sets"])
-    four = [s for s in sets if s.endswith("/4")]
+    four = [s for s in sets if s.split()[0].endswith("/4")]
     head = ["method", *sets, "mean 4-class", "gain 4-class"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     base = np.mean([result["sets"][s]["ua"]["none"] for s in four]) if four else 0.0
@@ -351,34 +351,59 @@ def _speakers(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _merge(parts: Sequence[dict]) -> dict:
+    """One result from several models' runs (LOCO: each model on its held-out corpus)."""
+    merged = dict(parts[0])
+    merged["sets"] = {}
+    for part in parts:
+        for name, body in part["sets"].items():
+            merged["sets"][name] = {**body, "model": part["model"],
+                                    "model_version": part["model_version"]}
+    merged["model_version"] = "+".join(dict.fromkeys(p["model_version"] for p in parts))
+    merged["model"] = [p["model"] for p in parts]
+    return merged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(prog="python -m streamser.training.calib_eval",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, required=True, help="the ONNX model to measure")
+    ap.add_argument("--model", type=Path, help="the ONNX model to measure on --speakers")
     ap.add_argument("--speakers", nargs="+", default=["ravdess=19,20", "nemo=all", "ased=all"],
-                    help="CORPUS=ids|all of speakers the model never trained on "
+                    help="CORPUS=ids|all of speakers --model never trained on "
                     "(default: ravdess=19,20 nemo=all ased=all, right for facenet-s-1.1.0)")
+    ap.add_argument("--loco", nargs="+", default=[], metavar="CORPUS=MODEL",
+                    help="leave-one-corpus-out models: each is measured on all speakers of the "
+                    "corpus it was trained without (e.g. nemo=runs/loco/nemo.onnx)")
     ap.add_argument("--shift", nargs="+", default=["prior", "mean"], choices=METHODS,
                     help="adaptation methods for neutral-only enrolment")
     ap.add_argument("--prompted", nargs="+", default=["prototypes"], choices=METHODS,
                     help="adaptation methods for neutral + one clip per emotion")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out-dir", type=Path, help="write MODEL_VERSION.json and "
-                    "MODEL_VERSION.md (the table) into this folder, e.g. docs/calibration")
+    ap.add_argument("--out-dir", type=Path, help="write NAME.json and NAME.md (the table) "
+                    "into this folder, e.g. docs/calibration (NAME: the model version)")
     args = ap.parse_args(argv)
-    sets = default_sets(_speakers(args.speakers))
-    result = evaluate(args.model, sets, args.shift, args.prompted, args.seed)
+    if args.model is None and not args.loco:
+        ap.error("give --model PATH, --loco CORPUS=PATH..., or both")
+    parts = []
+    if args.model is not None:
+        parts.append(evaluate(args.model, default_sets(_speakers(args.speakers)), args.shift,
+                              args.prompted, args.seed))
+    for item in args.loco:
+        corpus, _, path = item.partition("=")
+        sets = [replace(s, name=f"{s.name} loco") for s in default_sets({corpus: ()})]
+        parts.append(evaluate(Path(path), sets, args.shift, args.prompted, args.seed))
+    result = _merge(parts)
     table = markdown(result)
     print(table)
     if args.out_dir:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        version = str(result["model_version"])
+        version = str(result["model_version"]) + ("-loco" if args.loco else "")
+        command = " ".join(["python -m streamser.training.calib_eval", *(argv or sys.argv[1:])])
         (args.out_dir / f"{version}.json").write_text(json.dumps(result, indent=1) + "\n")
         (args.out_dir / f"{version}.md").write_text(
-            f"Calibration figures of {result['model_version']} (UA %, written by "
-            f"`python -m streamser.training.calib_eval --model {args.model} --out-dir "
-            f"{args.out_dir}`; see docs/calibration.md)\n\n" + table)
+            f"Calibration figures of {result['model_version']} (UA %), written by `{command}`; "
+            "see docs/calibration.md.\n\n" + table)
     return 0
 
 
