@@ -254,7 +254,7 @@ class Analyzer:
         rate = spec.sample_rate
         prediction = self._predict(window.samples[np.newaxis, :])
         probs = prediction.probs[0].astype(np.float64)
-        voiced_prob = self._vad.voiced_fraction(window.start_sample, window.end_sample)
+        voiced_prob = self._vad.speech_fraction(window.start_sample, window.end_sample)
         voiced = voiced_prob >= self._threshold
         normalised = False
         embedding = prediction.embedding
