@@ -1,35 +1,35 @@
-"""The Record control: frames (JSONL/CSV) and audio (WAV/FLAC) of the running engine to a folder.
+"""The Record control: frames (JSONL/CSV) and audio (WAV/FLAC) of the running session to a folder.
 
-A :class:`Recording` has its own bounded subscriptions to the engine's buses and its own writer
-thread (``streamser-record``), so disk I/O never runs on the Qt main thread and never slows the
-engine. The main thread calls :meth:`Recording.start`, reads :attr:`Recording.elapsed_s` for the
-visible timer, and calls :meth:`Recording.stop` (idempotent; joins the thread and closes the
-files). The writers come from :mod:`streamser.outputs.recorders`.
+A :class:`Recording` is the two file outputs of :mod:`streamser.outputs.recorders`
+(:class:`~streamser.outputs.recorders.FrameFileOutput`, :class:`~streamser.outputs.recorders.
+AudioFileOutput`) started on the running session: each has its own bounded subscription and its
+own writer thread (``streamser-record-frames``, ``streamser-record-audio``), so disk I/O never
+runs on the Qt main thread and never slows the engine. The main thread calls
+:meth:`Recording.start`, reads :attr:`Recording.elapsed_s` for the visible timer, and calls
+:meth:`Recording.stop` (idempotent; joins the threads and closes the files).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from streamser.bus import BoundedQueue, Overflow
-from streamser.core.frames import AudioBlock, Frame
 from streamser.errors import OutputError
+from streamser.outputs.recorders import (
+    AudioFileOutput,
+    AudioRecorder,
+    FrameFileOutput,
+    FrameRecorder,
+    Writer,
+)
 
 __all__ = ["Recording", "RecordingPaths", "recording_paths"]
 
-
-class _Writer(Protocol):
-    def write(self, item: Any) -> None: ...
-    def close(self) -> None: ...
-
-
-WriterFactory = Callable[[Path], _Writer]
+WriterFactory = Callable[[Path], Writer]
 
 
 @dataclass(frozen=True)
@@ -53,50 +53,48 @@ def recording_paths(
     return RecordingPaths(folder / f"{name}.{frames_format}", folder / f"{name}.{audio_format}")
 
 
-def _default_writers() -> tuple[WriterFactory, WriterFactory]:
-    from streamser.outputs.recorders import AudioRecorder, FrameRecorder
-
-    return FrameRecorder, AudioRecorder
-
-
 class Recording:
-    """Writes everything the engine publishes from :meth:`start` to :meth:`stop`."""
+    """Writes everything the session publishes from :meth:`start` to :meth:`stop`.
+
+    ``session`` is the running session (or engine): anything with ``frames``, ``audio`` and
+    ``configs`` buses. ``writers`` replaces the frame and audio writers (tests).
+    """
 
     def __init__(
         self,
-        engine: Any,
+        session: Any,
         paths: RecordingPaths,
         writers: tuple[WriterFactory, WriterFactory] | None = None,
     ) -> None:
         self.paths = paths
-        self._engine = engine
-        self._writers = writers
-        self._frames_q: BoundedQueue[Frame] | None = None
-        self._audio_q: BoundedQueue[AudioBlock] | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._session = session
+        make_frames, make_audio = writers or (FrameRecorder, AudioRecorder)
+        self._outputs = (FrameFileOutput(paths.frames, open_writer=make_frames),
+                         AudioFileOutput(paths.audio, open_writer=make_audio))
         self._started_at = 0.0
         self._stopped_at: float | None = None
-        self.frames_written = 0
-        self.blocks_written = 0
-        self.error: str | None = None
+        self._running = False
+        self._closing_error: str | None = None
 
     def start(self) -> None:
         """Create the folder and files and start writing. Main thread."""
-        make_frames, make_audio = self._writers or _default_writers()
         try:
             self.paths.frames.parent.mkdir(parents=True, exist_ok=True)
-            self._frame_writer = make_frames(self.paths.frames)
-            self._audio_writer = make_audio(self.paths.audio)
         except OSError as exc:
             raise OutputError(
                 f"cannot record to {self.paths.frames.parent}: {exc}. Choose a writable folder."
             ) from exc
-        self._frames_q = self._engine.frames.subscribe("record", 4096, Overflow.DROP_OLDEST)
-        self._audio_q = self._engine.audio.subscribe("record", 4096, Overflow.DROP_OLDEST)
+        started: list[FrameFileOutput | AudioFileOutput] = []
+        try:
+            for output in self._outputs:
+                output.start(self._session)
+                started.append(output)
+        except BaseException:
+            for output in started:
+                output.stop()
+            raise
         self._started_at = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="streamser-record", daemon=True)
-        self._thread.start()
+        self._running = True
 
     @property
     def elapsed_s(self) -> float:
@@ -107,48 +105,35 @@ class Recording:
     @property
     def active(self) -> bool:
         """True between start and stop."""
-        return self._thread is not None and self._stopped_at is None
+        return self._running and self._stopped_at is None
 
-    def _run(self) -> None:
-        """Writer thread: drain both queues every 50 ms until stopped, then once more."""
-        assert self._frames_q is not None and self._audio_q is not None
-        while True:
-            stopping = self._stop.wait(0.05)
-            try:
-                for frame in self._frames_q.drain():
-                    self._write_frame(frame)
-                for block in self._audio_q.drain():
-                    self._write_block(block)
-            except Exception as exc:  # disk full, permission: report, stop writing
-                self.error = f"recording stopped: {exc}"
-                return
-            if stopping:
-                return
+    @property
+    def frames_written(self) -> int:
+        """Frames handed to the frame writer."""
+        return self._outputs[0].frames_out
 
-    def _write_frame(self, frame: Frame) -> None:
-        self._frame_writer.write(frame)
-        self.frames_written += 1
+    @property
+    def blocks_written(self) -> int:
+        """Audio blocks handed to the audio writer."""
+        return self._outputs[1].blocks_out
 
-    def _write_block(self, block: AudioBlock) -> None:
-        self._audio_writer.write(block)
-        self.blocks_written += 1
+    @property
+    def error(self) -> str | None:
+        """The first write or close error in words, or None."""
+        found = [o.error for o in self._outputs if o.error]
+        return f"recording: {found[0]}" if found else self._closing_error
 
     def dropped(self) -> int:
         """Items the recording's queues dropped (should stay 0)."""
-        queues = [q for q in (self._frames_q, self._audio_q) if q is not None]
-        return sum(q.stats().dropped for q in queues)
+        return sum(o.dropped() for o in self._outputs)
 
     def stop(self) -> None:
         """Stop writing, flush what is queued, close the files. Idempotent; main thread."""
-        if self._thread is None or self._stopped_at is not None:
+        if not self._running or self._stopped_at is not None:
             return
         self._stopped_at = time.monotonic()
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-        self._engine.frames.unsubscribe(self._frames_q)
-        self._engine.audio.unsubscribe(self._audio_q)
-        for writer in (self._frame_writer, self._audio_writer):
+        for output in self._outputs:
             try:
-                writer.close()
+                output.stop()
             except Exception as exc:
-                self.error = self.error or f"closing {writer}: {exc}"
+                self._closing_error = self._closing_error or f"closing {output.path}: {exc}"

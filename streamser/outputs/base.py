@@ -79,6 +79,7 @@ class ThreadedOutput:
         self._stopping = threading.Event()
         self._stopped = False
         self.frames_out = 0
+        self.blocks_out = 0
         self.errors = 0
         self.error: str | None = None
 
@@ -147,7 +148,15 @@ class ThreadedOutput:
 
     def counters(self) -> dict[str, int]:
         """``frames_out``, ``errors`` and the subclass's own counters (any thread)."""
-        return {"frames_out": self.frames_out, "errors": self.errors, **self.extra_counters()}
+        out = {"frames_out": self.frames_out, "errors": self.errors}
+        if self.wants_audio:
+            out["blocks_out"] = self.blocks_out
+        return {**out, **self.extra_counters()}
+
+    def dropped(self) -> int:
+        """Items this output's own queues dropped so far (also in the session's ``queues``)."""
+        queues = (self._frames, self._audio, self._configs)
+        return sum(q.stats().dropped for q in queues if q is not None)
 
     # -- the output thread ----------------------------------------------------------------
     def _guard(self, hook: str, call: object, item: object) -> None:
@@ -163,13 +172,17 @@ class ThreadedOutput:
         self._guard("on_frame", self.on_frame, frame)
         self.frames_out += 1
 
+    def _block(self, block: AudioBlock) -> None:
+        self._guard("on_audio", self.on_audio, block)
+        self.blocks_out += 1
+
     def _drain(self) -> None:
         if self._configs is not None:
             for settings in self._configs.drain():
                 self._guard("on_config", self.on_config, settings)
         if self._audio is not None:
             for block in self._audio.drain():
-                self._guard("on_audio", self.on_audio, block)
+                self._block(block)
         if self._frames is not None:
             for frame in self._frames.drain():
                 self._frame(frame)
@@ -186,7 +199,7 @@ class ThreadedOutput:
             if isinstance(item, Frame):
                 self._frame(item)
             elif item is not None:
-                self._guard("on_audio", self.on_audio, item)
+                self._block(item)
             elif primary is None or primary.closed:  # nothing to wait on: don't spin
                 self._stopping.wait(self.poll_s)
             self._drain()

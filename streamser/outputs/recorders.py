@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from streamser.core.frames import SAMPLE_RATE, AudioBlock, Frame
 from streamser.errors import OutputError
@@ -132,68 +133,83 @@ def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> None:
                           f"{', '.join(allowed)}.")
 
 
+class Writer(Protocol):
+    """What the file outputs write through (a recorder, or a test's stand-in)."""
+
+    def write(self, item: Any) -> None: ...
+    def close(self) -> None: ...
+
+
 class FrameFileOutput(ThreadedOutput):
     """Every frame to a :class:`FrameRecorder` (``.jsonl`` or ``.csv``), on its own thread.
 
-    Give ``path`` to own the file, or ``recorder`` to append to a caller's open recorder (the
-    ``analyze`` command writes several inputs into one file); ``extra`` fields lead each row.
+    The output opens ``path`` with ``open_writer`` when it starts and closes it when it stops;
+    or it appends to a caller's open ``recorder`` and leaves it open (the ``analyze`` command
+    writes several inputs into one file). ``extra`` fields lead each row.
     """
 
     name = "record-frames"
     frame_capacity = 4096
 
     def __init__(self, path: Path | None = None, recorder: FrameRecorder | None = None,
-                 extra: dict[str, object] | None = None) -> None:
+                 extra: dict[str, object] | None = None,
+                 open_writer: Callable[[Path], Writer] = FrameRecorder) -> None:
         super().__init__()
         if (path is None) == (recorder is None):
             raise ValueError("give exactly one of path or recorder")
         self.path = path if path is not None else recorder.path  # type: ignore[union-attr]
-        self._recorder = recorder
+        self._writer: Writer | None = recorder
         self._owns = recorder is None
+        self._open_writer = open_writer
         self._extra = extra
 
     def open(self, link: SessionLink) -> None:
-        if self._recorder is None:
-            self._recorder = FrameRecorder(self.path)
+        if self._writer is None:
+            self._writer = self._open_writer(self.path)
 
     def on_frame(self, frame: Frame) -> None:
-        assert self._recorder is not None
-        self._recorder.write(frame, self._extra)
+        assert self._writer is not None
+        if self._extra is None:
+            self._writer.write(frame)
+        else:
+            self._writer.write(frame, self._extra)  # type: ignore[call-arg]
 
     def close(self) -> None:
-        if self._owns and self._recorder is not None:
-            self._recorder.close()
+        if self._owns and self._writer is not None:
+            self._writer.close()
 
     def describe(self) -> str:
         return f"frames to {self.path}"
 
 
 class AudioFileOutput(ThreadedOutput):
-    """The conditioned 16 kHz mono audio to a :class:`AudioRecorder`, on its own thread."""
+    """The conditioned 16 kHz mono audio to an :class:`AudioRecorder`, on its own thread."""
 
     name = "record-audio"
     wants_frames = False
     wants_audio = True
     audio_capacity = 4096
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path,
+                 open_writer: Callable[[Path], Writer] = AudioRecorder) -> None:
         super().__init__()
         self.path = path
-        self._recorder: AudioRecorder | None = None
+        self._open_writer = open_writer
+        self._writer: Writer | None = None
 
     def open(self, link: SessionLink) -> None:
-        self._recorder = AudioRecorder(self.path)
+        self._writer = self._open_writer(self.path)
 
     def on_audio(self, block: AudioBlock) -> None:
-        assert self._recorder is not None
-        self._recorder.write(block)
+        assert self._writer is not None
+        self._writer.write(block)
 
     def close(self) -> None:
-        if self._recorder is not None:
-            self._recorder.close()
+        if self._writer is not None:
+            self._writer.close()
 
     def extra_counters(self) -> dict[str, int]:
-        return {"samples_out": self._recorder.samples if self._recorder is not None else 0}
+        return {"samples_out": int(getattr(self._writer, "samples", 0))}
 
     def describe(self) -> str:
         return f"audio to {self.path}"

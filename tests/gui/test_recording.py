@@ -1,4 +1,4 @@
-"""The Record control's writer thread (no Qt): paths, writing, errors, idempotent stop."""
+"""The Record control's file outputs (no Qt): paths, writing, errors, idempotent stop."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from streamser.bus import Bus
+from streamser.core.config import LiveSettings
 from streamser.core.frames import AudioBlock, Frame
 from streamser.errors import OutputError
 from streamser.gui.recording import Recording, recording_paths
@@ -21,6 +22,7 @@ class StubEngine:
     def __init__(self) -> None:
         self.frames: Bus[Frame] = Bus("frames")
         self.audio: Bus[AudioBlock] = Bus("audio")
+        self.configs: Bus[LiveSettings] = Bus("configs")
 
 
 class ListWriter:
@@ -46,7 +48,7 @@ def test_paths_are_timestamped_and_checked(tmp_path: Path) -> None:
 
 
 def test_writes_everything_published_between_start_and_stop(tmp_path: Path) -> None:
-    """Items reach the writers on the writer thread; stop flushes, closes, joins."""
+    """Items reach the writers on the outputs' threads; stop flushes, closes, joins."""
     engine = StubEngine()
     made: list[ListWriter] = []
 
@@ -64,14 +66,14 @@ def test_writes_everything_published_between_start_and_stop(tmp_path: Path) -> N
     rec.stop()
     assert not rec.active and rec.blocks_written == 5 and rec.dropped() == 0
     assert all(w.closed for w in made) and len(made[1].items) == 5
-    assert not [t for t in threading.enumerate() if t.name == "streamser-record"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("streamser-record")]
     elapsed = rec.elapsed_s
     time.sleep(0.02)
     assert rec.elapsed_s == elapsed  # the timer stops with the recording
 
 
 def test_write_error_is_reported(tmp_path: Path) -> None:
-    """A failing disk stops the writer thread with an error message, not a crash."""
+    """A failing disk is reported as an error message, not a crash."""
     engine = StubEngine()
     rec = Recording(engine, recording_paths(tmp_path),
                     writers=(ListWriter, lambda p: ListWriter(p, fail=True)))
