@@ -63,6 +63,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_analysis_options(live)
     live.add_argument("--no-gui", action="store_true", help="print frames to the terminal")
     live.add_argument("--kiosk", action="store_true", help="dashboard full screen (booth mode)")
+    live.add_argument("--kiosk-reset", type=_positive_float, default=3.0, metavar="MIN",
+                      help="kiosk: forget a calibrated visitor after this many minutes without "
+                      "speech (default 3)")
     live.add_argument("--screenshot", type=Path, help="save a dashboard screenshot and exit")
     live.add_argument("--seconds", type=_positive_float, help="stop after this many seconds")
     live.add_argument("--fast", action="store_true", help="read a file as fast as possible "
@@ -157,7 +160,8 @@ def _cmd_live(args: argparse.Namespace) -> int:
                 print(f"streamser: {', '.join(terminal_only)} apply to --no-gui; in the "
                       "dashboard use its Record button", file=sys.stderr)
             return run_live_dashboard(options, DashboardOptions(
-                kiosk=args.kiosk, screenshot=args.screenshot, seconds=args.seconds))
+                kiosk=args.kiosk, screenshot=args.screenshot, seconds=args.seconds,
+                kiosk_reset_s=60.0 * args.kiosk_reset))
     return run_headless(options)
 
 
