@@ -212,3 +212,25 @@ def test_config_is_checked() -> None:
     with pytest.raises(ValueError):
         EnrolmentConfig(target_speech_s=5, min_speech_s=8)
 
+
+
+def test_prompted_phases_file_windows_by_their_position() -> None:
+    """Passage then one emotion: each window goes to the phase its middle falls in, never
+    across a boundary, whatever the order audio and windows arrive in (one big block here)."""
+    audio = demo_voice("20")[: 16_000 * 14]
+    config = EnrolmentConfig(target_speech_s=4.0, min_speech_s=2.0, emotions=("happy",),
+                             emotion_speech_s=2.0)
+    col = EnrolmentCollector(config, start_sample=16_000)  # enrolment began 1 s into the stream
+    col.push_audio(audio)
+    assert col.progress.done and col.progress.phase is None
+    hop, window = 8_000, 32_000
+    for end in range(hop, 16_000 + len(audio) + 1, hop):
+        start = max(0, end - window)
+        col.push_window(np.array([start, end], dtype=np.float64), True, start, end)
+    result = col.finish()
+    neutral, happy = result.embeddings["neutral"], result.embeddings["happy"]
+    assert len(neutral) >= 4 and len(happy) >= 1
+    assert neutral[:, 0].min() >= 16_000  # nothing from before the enrolment
+    assert neutral[:, 0].max() < happy[:, 0].min()  # no window in two phases
+    assert happy[:, 1].max() <= 16_000 + len(audio)
+    assert len(neutral) + len(happy) < (16_000 + len(audio)) // hop  # windows after: dropped

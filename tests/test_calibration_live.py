@@ -204,3 +204,16 @@ def test_websocket_enrols_applies_lists_and_clears(shipped: ModelRunner, voice_w
                 assert json.loads(late.recv(timeout=5))["profile"] == "ws"
     finally:
         session.stop()
+
+
+def test_prompted_emotions_make_a_prototype_profile(shipped: ModelRunner, voice_wav: Path,
+                                                    tmp_path: Path) -> None:
+    """Passage + prompted emotions: progress names each phase, the profile has prototypes."""
+    events, _, _ = run_engine(shipped, voice_wav, tmp_path,
+                              StartEnrolment("p", seconds=6.0, emotions=("happy", "sad")))
+    assert events[-1].kind == "done", events[-1].message
+    phases = [e.progress.phase for e in events if e.progress is not None]
+    assert phases.index("neutral") < phases.index("happy") < phases.index("sad")
+    profile = ProfileStore(tmp_path).load_for("p", shipped.spec)
+    assert profile.adaptation.method == "prototypes"
+    assert profile.enrolled == ("neutral", "happy", "sad")

@@ -266,7 +266,8 @@ class Analyzer:
         if profile is not None and self._head is not None and embedding is not None:
             probs, normalised = profile.adaptation.probs(self._head, embedding[:1])[0], False
         if self._enrolment is not None and embedding is not None:
-            self._enrolment.push_window(embedding[0], voiced, window.start_sample)
+            self._enrolment.push_window(embedding[0], voiced, window.start_sample,
+                                        window.end_sample)
         dt = (window.end_sample - (self._last_end or 0)) / rate
         self._last_end = window.end_sample
         smoothed = self._smoother.update(probs, dt, voiced)

@@ -175,7 +175,7 @@ class EnrolmentCollector:
         self._phases = self.config.phases
         self._phase = 0
         self._phase_speech = 0.0
-        self._phase_start = start_sample  # windows starting earlier belong to another phase
+        self._bounds = [start_sample]  # stream index where each phase began (and the last ended)
         self._vad = VoiceActivity()
         self._pitch = ProsodyTracker()
         self._pending = np.zeros(0, dtype=np.float32)  # samples of the frame being decided
@@ -221,21 +221,34 @@ class EnrolmentCollector:
             if self._phase_speech >= self._phases[self._phase][1]:
                 self._phase += 1
                 self._phase_speech = 0.0
-                self._phase_start = self._start + (self._frames + 1) * FRAME_SAMPLES
+                self._bounds.append(self._start + (self._frames + 1) * FRAME_SAMPLES)
         self._voiced_levels.append(_dbfs(frame))
         self._voiced_samples += len(frame)
         self._clipped += int(np.count_nonzero(np.abs(frame) >= 0.99))
 
-    def push_window(self, embedding: np.ndarray, voiced: bool, start_sample: int | None = None
-                    ) -> None:
-        """One analysis window's embedding [D], kept when ``voiced`` under the phase being
-        read. ``start_sample`` (stream index of the window's first real sample) drops windows
-        that began before the current phase (or before the enrolment)."""
-        if not voiced or self._phase >= len(self._phases):
+    def push_window(self, embedding: np.ndarray, voiced: bool, start_sample: int | None = None,
+                    end_sample: int | None = None) -> None:
+        """One analysis window's embedding [D], kept when ``voiced``.
+
+        With the window's stream position (``start_sample`` of its first real sample,
+        ``end_sample``) it is filed under the phase its middle falls in, and dropped when it
+        began before that phase (it holds the previous phase's audio, or audio from before the
+        enrolment) or lies after the last phase. Without a position it goes to the phase being
+        read now.
+        """
+        if not voiced:
             return
-        if start_sample is not None and start_sample < self._phase_start:
+        if start_sample is None or end_sample is None:
+            phase = self._phase
+        else:
+            middle = (start_sample + end_sample) // 2
+            phase = next((i for i in range(len(self._bounds) - 1, -1, -1)
+                          if middle >= self._bounds[i]), -1)
+            if phase < 0 or start_sample < self._bounds[phase]:
+                return
+        if phase >= len(self._phases):
             return
-        label = self._phases[self._phase][0]
+        label = self._phases[phase][0]
         self._embeddings.setdefault(label, []).append(
             np.asarray(embedding, dtype=np.float32).copy())
 

@@ -271,9 +271,10 @@ class CalibrationController:
                 profile = self.store.load_for(self.chosen, engine.spec)
                 active = ActiveProfile(profile.name, profile.adaptation)
             engine.control(UseProfile(active))
-        except StreamserError as exc:
+        except StreamserError as exc:  # missing, damaged or another model's: none applied
             self.window.message = str(exc)
             self.chosen = None
+            engine.control(UseProfile(None))
             self.refresh_profiles()
 
     # -- per tick (main thread) -------------------------------------------------------------
