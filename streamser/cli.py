@@ -35,8 +35,8 @@ def _positive_float(text: str) -> float:
 
 
 def _add_analysis_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, help="ONNX model (default: the one in models/ or "
-                   "$STREAMSER_MODEL)")
+    p.add_argument("--model", type=Path, help="ONNX model (default: $STREAMSER_MODEL, else "
+                   "the newest shipped model)")
     p.add_argument("--hop", type=_positive_float, help="seconds between windows "
                    "(default: the model's, at most 0.5)")
     p.add_argument("--smooth", type=_positive_float, default=1.5,

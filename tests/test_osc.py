@@ -14,7 +14,7 @@ from conftest import speechlike
 from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_server import ThreadingOSCUDPServer
+from pythonosc.osc_server import BlockingOSCUDPServer
 
 from streamser.cli import main
 from streamser.core.analyzer import AnalyzerConfig
@@ -60,7 +60,7 @@ def _tags(dgram: bytes) -> str:
 @pytest.fixture
 def listener():  # type: ignore[no-untyped-def]
     recorder = Recorder()
-    server = ThreadingOSCUDPServer(("127.0.0.1", 0), recorder)
+    server = BlockingOSCUDPServer(("127.0.0.1", 0), recorder)  # one thread: arrival order
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield recorder, server.server_address[1]
@@ -144,3 +144,24 @@ def test_target_parsing_and_cli_errors(capsys: pytest.CaptureFixture[str]) -> No
             parse_target(bad)
     assert main(["live", "--no-gui", "--osc", "nowhere"]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_cli_flags_reach_the_registered_outputs(listener, tiny_model_path: Path,  # type: ignore[no-untyped-def]
+                                                wav: Path) -> None:
+    """`streamser live --osc HOST:PORT --lsl NAME` goes through the output registry: every
+    frame of a fast file arrives over OSC, and the LSL stream is announced."""
+    recorder, port = listener
+    import io
+    from contextlib import redirect_stderr
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        code = main(["live", "--source", str(wav), "--fast", "--no-gui", "--no-ws", "--quiet",
+                     "--osc", f"127.0.0.1:{port}", "--lsl", "cli-test",
+                     "--model", str(tiny_model_path)])
+    assert code == 0, err.getvalue()
+    deadline = time.monotonic() + 3
+    while len(recorder.of("/streamser/frame")) < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m[2][0] for m in recorder.of("/streamser/frame")] == list(range(1, 13))
+    assert "LSL stream 'cli-test'" in err.getvalue() and "OSC to udp://127.0.0.1" in err.getvalue()

@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
                    help="update the generated figures block of this report "
                         "(e.g. docs/benchmarks.md)")
     p.add_argument("--model", type=Path,
-                   help="ONNX model (default: the one in models/ or $STREAMSER_MODEL)")
+                   help="ONNX model (default: $STREAMSER_MODEL, else the newest shipped model)")
     p.add_argument("--only", metavar="SUITES",
                    help=f"comma-separated subset of: {','.join(SUITES)}")
     p.add_argument("--peer-backend", choices=("auto", "onnx", "torch"),
