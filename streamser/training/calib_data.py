@@ -5,7 +5,7 @@ has several emotions, what the live engine would see: the 2 s windows at the 0.5
 :class:`streamser.analyzer.Analyzer`, so zero padding and the WebRTC voice gate are the
 engine's), each window's embedding and probabilities, and how many seconds of speech the clip
 holds (first to last voiced 30 ms frame). Computing that costs one model call per window, so it is
-cached per model file (sha256) and corpus under ``$STREAMSER_CALIB_CACHE`` (default
+cached per model file, analysis code (sha256) and corpus under ``$STREAMSER_CALIB_CACHE`` (default
 ``/tmp/streamser-calib-cache``).
 
 Corpora (``$STREAMSER_CORPORA``, default ``../shared/corpora``): RAVDESS (sentence = statement),
@@ -116,10 +116,18 @@ def scan(corpus: str, speakers: Sequence[str] = (), root: Path | None = None) ->
 
 
 def _model_key(model: Path) -> str:
+    """The model file's and the analysis code's fingerprint: a change to either (a new voice
+    detector, another window rule) makes a new cache."""
+    import streamser.core as core
+
     digest = hashlib.sha256()
     with open(model, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
+    folder = Path(core.__file__).parent
+    for name in ("analyzer.py", "vad.py", "windowing.py", "inputguard.py"):
+        digest.update((folder / name).read_bytes())
+    digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]
 
 
