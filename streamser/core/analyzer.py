@@ -179,12 +179,16 @@ class Analyzer:
     def set_profile(self, profile: ActiveProfile | None) -> None:
         """Apply ``profile`` from the next window (None: the model's own probabilities).
         Raises ConfigError when the model cannot be calibrated."""
-        if profile is not None and self._head is None:
+        if profile is not None:
+            self._require_head("voice profiles cannot be applied")
+        self._profile = profile
+
+    def _require_head(self, consequence: str) -> None:
+        if self._head is None:
             raise ConfigError(
                 f"model {self.spec.model_version} carries no 'speaker_norm' head metadata, so "
-                "voice profiles cannot be applied; use a model exported by 'streamser export'."
+                f"{consequence}; use a model exported by 'streamser export'."
             )
-        self._profile = profile
 
     @property
     def enrolment(self) -> EnrolmentCollector | None:
@@ -194,11 +198,7 @@ class Analyzer:
     def start_enrolment(self, config: EnrolmentConfig) -> EnrolmentCollector:
         """Begin collecting an enrolment from the next sample on (replaces one in progress).
         Raises ConfigError when the model cannot be calibrated."""
-        if self._head is None:
-            raise ConfigError(
-                f"model {self.spec.model_version} carries no 'speaker_norm' head metadata, so "
-                "it cannot be calibrated to a voice."
-            )
+        self._require_head("it cannot be calibrated to a voice")
         self._enrolment = EnrolmentCollector(config, start_sample=self.samples_seen)
         return self._enrolment
 
