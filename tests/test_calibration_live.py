@@ -217,3 +217,18 @@ def test_prompted_emotions_make_a_prototype_profile(shipped: ModelRunner, voice_
     profile = ProfileStore(tmp_path).load_for("p", shipped.spec)
     assert profile.adaptation.method == "prototypes"
     assert profile.enrolled == ("neutral", "happy", "sad")
+
+
+def test_a_model_without_head_metadata_cannot_calibrate(tiny_runner: ModelRunner,
+                                                        voice_wav: Path) -> None:
+    """The tiny fixture model has no speaker_norm metadata: enrolment and profiles are refused
+    with a message naming the model, before any audio flows."""
+    engine = Engine(tiny_runner, FileSource(voice_wav, realtime=False))
+    with pytest.raises(ConfigError, match="cannot be calibrated"):
+        engine.control(StartEnrolment("me"))
+    with pytest.raises(ConfigError, match="cannot apply voice profiles"):
+        engine.control(UseProfile(ActiveProfile("x", None)))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="voice profiles cannot be applied"):
+        Analyzer(tiny_runner.predict, tiny_runner.spec,
+                 AnalyzerConfig(profile=ActiveProfile("x", None)))  # type: ignore[arg-type]
+    engine.stop()
