@@ -225,6 +225,7 @@ class Session:
         queues = {f"frames/{k}": v for k, v in self.frames.dropped().items()}
         queues.update({f"audio/{k}": v for k, v in self.audio.dropped().items()})
         queues.update({f"configs/{k}": v for k, v in self.configs.dropped().items()})
+        queues.update({f"enrolment/{k}": v for k, v in self.enrolment.dropped().items()})
         return SessionStatus(
             state=stats.state, source=stats.source, frames=stats.frames,
             voiced_frames=stats.voiced_frames, audio_s=stats.audio_s, hop_s=stats.hop_s,

@@ -184,7 +184,9 @@ def test_websocket_enrols_applies_lists_and_clears(shipped: ModelRunner, voice_w
             assert "saved" in done["message"] and done["profile"] == "ws"
             assert _until(ws, "config")["profile"] == "ws"
             assert _until(ws, "frame", profile="ws")["model_version"] == shipped.spec.model_version
-            assert _until(ws, "status", profile="ws")["enrolling"] is None
+            status = _until(ws, "status", profile="ws")
+            assert status["enrolling"] is None
+            assert status["counters"]["queues"]["enrolment/websocket"] == 0
             ws.send(json.dumps({"type": "profiles"}))
             listed = _until(ws, "profiles")
             assert [p["name"] for p in listed["profiles"]] == ["ws"] and listed["active"] == "ws"
