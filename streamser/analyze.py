@@ -48,8 +48,10 @@ def analyze_files(files: Sequence[Path], out: Path, config: AnalyzerConfig,
     config = with_profile(config, profile, runner.spec)  # refuse a bad profile up front
     recorder = FrameRecorder(out)
     total = 0
+    current: Path | None = None
     try:
         for path in files:
+            current = path
             extra: dict[str, object] | None = {"file": str(path)} if len(files) > 1 else None
             output = FrameFileOutput(recorder=recorder, extra=extra)
             session = build_session(runner, SourceSpec.file(path, realtime=False), config,
@@ -80,7 +82,21 @@ def analyze_files(files: Sequence[Path], out: Path, config: AnalyzerConfig,
             if status.voiced_frames == 0:
                 say(f"note: no speech detected in {path}: every frame is marked unvoiced "
                     "(silent or very quiet audio?); its emotion columns are not readings.")
+        current = None
     finally:
-        recorder.close()
+        recorder.close(complete=current is None)
+        if recorder.incomplete is not None:
+            say(f"incomplete: {recorder.incomplete} holds {recorder.count} frames; the timeline "
+                f"of {current} stops early{_later(files, current)} ({out} was not written).")
     say(f"wrote {total} frames to {out}")
     return 0
+
+
+def _later(files: Sequence[Path], current: Path | None) -> str:
+    """', and N later files are missing' when the run stopped before the last file."""
+    if current is None or current not in files:
+        return ""
+    left = len(files) - list(files).index(current) - 1
+    if not left:
+        return ""
+    return ", and 1 later file is missing" if left == 1 else f", and {left} later files are missing"

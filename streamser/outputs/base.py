@@ -10,8 +10,9 @@ output, never the engine or another output.
 
 A subclass implements ``open`` (controlling thread; raise :class:`OutputError`), the ``on_*``
 hooks it needs (its thread), ``close`` (its thread is finished by then) and ``describe``. An
-exception in a hook is counted in ``errors``, logged once, and kept in :attr:`error`; the
-output keeps running (a recorder whose disk filled up says so instead of killing the session).
+exception in a hook stops the output: it is logged once and kept in :attr:`error`, and what
+arrives afterwards is counted in ``errors`` and not delivered; the session and the other outputs
+go on (a recorder whose disk filled up says so instead of killing the session).
 """
 
 from __future__ import annotations
@@ -160,13 +161,16 @@ class ThreadedOutput:
 
     # -- the output thread ----------------------------------------------------------------
     def _guard(self, hook: str, call: object, item: object) -> None:
+        if self.error is not None:  # failed before: this output has stopped
+            self.errors += 1
+            return
         try:
             call(item)  # type: ignore[operator]
         except Exception as exc:
             self.errors += 1
-            if self.error is None:
-                self.error = f"{self.name}: {exc}"
-                log.warning("%s output: %s failed: %s", self.name, hook, exc)
+            self.error = f"{self.name}: {exc}"
+            log.warning("%s output stopped: %s failed: %s; the session and the other outputs "
+                        "go on", self.name, hook, exc)
 
     def _frame(self, frame: Frame) -> None:
         self._guard("on_frame", self.on_frame, frame)
