@@ -102,23 +102,8 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
     analyzer = with_profile(options.analyzer, options.profile, runner.spec)
     terminal = () if options.quiet else (TerminalOutput(out),)
     session = build_session(runner, options.source, analyzer, (*options.outputs, *terminal), say)
-    try:
-        session.start()
-        served = "; ".join(o.describe() for o in session.outputs if o.name != "terminal")
-        say(f"{session.engine.source.name} -> model {session.spec.model_version} "
-            f"({runner.provider}), window {session.spec.window_s:g} s, "
-            f"hop {session.engine.settings.hop_s:g} s"
-            + (f", voice profile {options.profile}" if options.profile else "")
-            + (f"; {served}" if served else ""))
-        if on_ready is not None:
-            on_ready(session)
-        deadline = time.monotonic() + options.seconds if options.seconds else None
-        with _signals_stop(stop):
-            while not stop.is_set() and not session.wait(0.1):
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-    finally:
-        session.stop()
+    with _signals_stop(stop):  # until cleanup is done: a second signal must not cut it short
+        _run_session(session, options, runner.provider, say, stop, on_ready)
     status = session.status()
     losses = status.losses()
     say(f"stopped: {status.frames} frames over {status.audio_s:.1f} s of audio; "
@@ -130,3 +115,25 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
         say(f"error: {status.error}")
         return 1
     return 0
+
+
+def _run_session(session: Session, options: LiveOptions, provider: str,
+                 say: Callable[[str], None], stop: threading.Event,
+                 on_ready: Callable[[Session], None] | None) -> None:
+    """Start ``session``, wait for its end, ``seconds`` or ``stop``, and stop it (main thread)."""
+    try:
+        session.start()
+        served = "; ".join(o.describe() for o in session.outputs if o.name != "terminal")
+        say(f"{session.engine.source.name} -> model {session.spec.model_version} "
+            f"({provider}), window {session.spec.window_s:g} s, "
+            f"hop {session.engine.settings.hop_s:g} s"
+            + (f", voice profile {options.profile}" if options.profile else "")
+            + (f"; {served}" if served else ""))
+        if on_ready is not None:
+            on_ready(session)
+        deadline = time.monotonic() + options.seconds if options.seconds else None
+        while not stop.is_set() and not session.wait(0.1):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        session.stop()

@@ -154,6 +154,7 @@ class Engine:
         self._state = EngineState.IDLE
         self._error: str | None = None
         self._warning: str | None = None
+        self._last_block = time.monotonic()  # when the worker last got audio
         self._frames_out = 0
         self._voiced_out = 0
         self._bad_logged_at = -1e9
@@ -168,15 +169,17 @@ class Engine:
         with self._lifecycle:
             if self._state is not EngineState.IDLE:
                 raise RuntimeError(f"engine already {self._state.value}; make a new one")
-            self._worker = threading.Thread(target=self._run, name="streamser-inference",
-                                            daemon=True)
             self._state = EngineState.RUNNING
             try:
                 self.source.start(self.capture)
-            except StreamserError:
+            except StreamserError as exc:
                 self._state = EngineState.FAILED
+                self._error = str(exc)
                 self.finished.set()
                 raise
+            self._last_block = time.monotonic()
+            self._worker = threading.Thread(target=self._run, name="streamser-inference",
+                                            daemon=True)
             self._worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -184,7 +187,7 @@ class Engine:
         with self._lifecycle:
             self._stop_requested.set()
             self.source.stop()
-            worker = self._worker
+            worker = self._worker  # None when the source never opened: nothing to join
             if worker is not None and worker is not threading.current_thread():
                 worker.join(timeout)
                 if worker.is_alive():
@@ -197,6 +200,13 @@ class Engine:
             self.configs.close()
             self.enrolment.close()
             self.finished.set()
+
+    @property
+    def stalled(self) -> bool:
+        """True while a real-time source has delivered nothing for ``stall_timeout_s`` seconds
+        (a suspended or frozen device that did not report an error; any thread)."""
+        return (self._state is EngineState.RUNNING and self.source.realtime
+                and time.monotonic() - self._last_block > self.config.stall_timeout_s)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the engine finished (source ended, failed, or stopped)."""
@@ -403,6 +413,7 @@ class Engine:
                         log.warning(self._warning)
                     continue
                 last_block = raw.arrival or time.monotonic()
+                self._last_block = time.monotonic()
                 self._warning = None
                 block = self._conditioner.process(raw)
                 if len(block.samples) or block.bad_samples:

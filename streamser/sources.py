@@ -15,6 +15,7 @@ and puts a user-facing :class:`AudioSourceError` in :attr:`Source.error` when it
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -36,6 +37,8 @@ __all__ = [
     "Source",
     "StdinSource",
 ]
+
+log = logging.getLogger(__name__)
 
 class Source:
     """Base class: ``start(queue)``, ``stop()``, ``finished``, ``error``, ``rate``, ``name``."""
@@ -132,16 +135,32 @@ class MicSource(Source):
             ) from None
         self._stream = stream
 
+    stop_deadline_s = 2.0
+    """How long :meth:`stop` waits for PortAudio to release the stream (seconds)."""
+
     def stop(self) -> None:
+        """Stop and close the stream, waiting at most :attr:`stop_deadline_s`: a frozen audio
+        server can block ``Pa_StopStream`` for as long as it is frozen, and neither Ctrl-C nor a
+        kiosk restart may wait for that. The stream is then left to a daemon thread."""
         stream, self._stream = self._stream, None
         self.finished.set()  # set first: a normal stop is not a device failure
-        if stream is not None:
-            open_streams[0] -= 1
+        if stream is None:
+            return
+        open_streams[0] -= 1
+
+        def release() -> None:
             try:
                 stream.stop()  # type: ignore[attr-defined]
                 stream.close()  # type: ignore[attr-defined]
             except Exception:  # already gone with its device; nothing left to release
                 pass
+
+        closer = threading.Thread(target=release, name="streamser-portaudio-stop", daemon=True)
+        closer.start()
+        closer.join(self.stop_deadline_s)
+        if closer.is_alive():
+            log.warning("input device %r did not stop within %.0f s (audio server frozen?); "
+                        "going on without it", self.device.name, self.stop_deadline_s)
 
 
 class _ThreadSource(Source):

@@ -181,10 +181,23 @@ class EngineHost:
         return self.engine is not None and not self.engine.finished.is_set()
 
     def poll(self, now: float | None = None) -> bool:
-        """Kiosk recovery: reopen the last source when due. True when it reopened."""
-        if not self.auto_recover or self.choice is None or self.running:
+        """Kiosk recovery: reopen the last source when due. True when it reopened.
+
+        A source that ended, failed to open, or stalled (a suspended device that delivers
+        nothing and reports nothing: :attr:`Engine.stalled`) is closed and reopened every
+        ``retry_s`` seconds until it works again.
+        """
+        if not self.auto_recover or self.choice is None:
             return False
         now = time.monotonic() if now is None else now
+        engine = self.engine
+        if engine is not None and self.running and getattr(engine, "stalled", False):
+            self.close()  # PortAudio's stop has a deadline: this cannot hang on a frozen server
+            self.error = "the input delivered no audio (device stalled); reopening"
+            self._next_retry = now + self.retry_s
+            return False
+        if self.running:
+            return False
         if self.engine is not None and self.error is None:
             # the source just ended or vanished: note it and wait one retry period
             self.error = "source ended; reopening"
