@@ -75,3 +75,14 @@ def test_importing_the_core_loads_no_io_package() -> None:
     outside = [m for m in loaded if m.startswith("streamser") and m != "streamser"
                and not m.startswith("streamser.core") and m not in ALLOWED_STREAMSER]
     assert outside == []
+
+
+def test_one_sample_rate() -> None:
+    """The analysis rate is declared once (core/frames.py); everything else imports it."""
+    import re
+
+    package = CORE.parent
+    declared = re.compile(r"^\s*[A-Z_]*RATE[A-Z_]*\s*(?::\s*\w+\s*)?=\s*16_?000\b", re.M)
+    found = [str(path.relative_to(package)) for path in sorted(package.rglob("*.py"))
+             if "training" not in path.parts and declared.search(path.read_text("utf-8"))]
+    assert found == ["core/frames.py"]

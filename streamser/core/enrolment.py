@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streamser.core.frames import SAMPLE_RATE
 from streamser.core.prosody import ProsodyTracker
 from streamser.core.vad import FRAME_SAMPLES, VoiceActivity
 from streamser.errors import StreamserError
@@ -44,7 +45,6 @@ __all__ = [
     "EnrolmentResult",
 ]
 
-SAMPLE_RATE = 16_000
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 
 
