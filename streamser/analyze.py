@@ -19,7 +19,7 @@ from streamser.app import with_profile
 from streamser.core.analyzer import AnalyzerConfig
 from streamser.core.config import SourceSpec
 from streamser.engine import EngineState
-from streamser.errors import AudioSourceError, OutputError
+from streamser.errors import AudioSourceError, OutputError, one_line
 from streamser.model import ModelRunner, default_model_path
 from streamser.offline import ProgressBar
 from streamser.outputs.recorders import FrameFileOutput, FrameRecorder
@@ -40,7 +40,7 @@ def analyze_files(files: Sequence[Path], out: Path, config: AnalyzerConfig,
     err = err or sys.stderr
 
     def say(line: str) -> None:
-        print(f"streamser: {line}", file=err, flush=True)
+        print(f"streamser: {one_line(line)}", file=err, flush=True)
 
     for path in files:
         FileSource(path, realtime=False)  # refuse a bad input before writing anything
@@ -52,7 +52,7 @@ def analyze_files(files: Sequence[Path], out: Path, config: AnalyzerConfig,
     try:
         for path in files:
             current = path
-            extra: dict[str, object] | None = {"file": str(path)} if len(files) > 1 else None
+            extra: dict[str, object] = {"file": str(path)}  # always: scripts need one layout
             output = FrameFileOutput(recorder=recorder, extra=extra)
             session = build_session(runner, SourceSpec.file(path, realtime=False), config,
                                     [output], say)

@@ -25,7 +25,8 @@ from streamser.core.adapt import ActiveProfile
 from streamser.core.analyzer import AnalyzerConfig
 from streamser.core.config import SourceSpec
 from streamser.core.contract import ModelSpec
-from streamser.engine import EngineState
+from streamser.engine import EngineConfig, EngineState
+from streamser.errors import one_line
 from streamser.model import ModelRunner, default_model_path
 from streamser.outputs.terminal import TerminalOutput
 from streamser.session import OutputConfig, Session, build_session
@@ -95,13 +96,15 @@ def run_headless(options: LiveOptions, out: TextIO | None = None, err: TextIO | 
     err = err or sys.stderr
 
     def say(line: str) -> None:
-        print(f"streamser: {line}", file=err, flush=True)
+        print(f"streamser: {one_line(line)}", file=err, flush=True)
 
     stop = stop or threading.Event()
     runner = load_runner(options)
     analyzer = with_profile(options.analyzer, options.profile, runner.spec)
     terminal = () if options.quiet else (TerminalOutput(out),)
-    session = build_session(runner, options.source, analyzer, (*options.outputs, *terminal), say)
+    unpaced = options.seconds if not options.source.realtime else None  # --fast: audio seconds
+    session = build_session(runner, options.source, analyzer, (*options.outputs, *terminal), say,
+                            engine_config=EngineConfig(max_audio_s=unpaced))
     with _signals_stop(stop):  # until cleanup is done: a second signal must not cut it short
         _run_session(session, options, runner.provider, say, stop, on_ready)
     status = session.status()
@@ -131,7 +134,8 @@ def _run_session(session: Session, options: LiveOptions, provider: str,
             + (f"; {served}" if served else ""))
         if on_ready is not None:
             on_ready(session)
-        deadline = time.monotonic() + options.seconds if options.seconds else None
+        paced = options.source.realtime  # unpaced: the engine counts --seconds of audio
+        deadline = time.monotonic() + options.seconds if options.seconds and paced else None
         while not stop.is_set() and not session.wait(0.1):
             if deadline is not None and time.monotonic() >= deadline:
                 break

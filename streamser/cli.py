@@ -18,7 +18,7 @@ from streamser import __version__
 from streamser.core.analyzer import AnalyzerConfig, check_hop, check_smoothing
 from streamser.core.config import SourceSpec
 from streamser.core.frames import SAMPLE_RATE
-from streamser.errors import ConfigError, StreamserError
+from streamser.errors import ConfigError, StreamserError, one_line
 from streamser.outputs import add_output_arguments, for_dashboard, output_configs
 
 __all__ = ["main"]
@@ -210,12 +210,26 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Log messages on one line each (names with newlines cannot forge lines)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter("streamser: %(levelname)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.msg, record.args = one_line(record.getMessage()), None
+        return self._inner.format(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 runtime failure, 2 user error)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="streamser: %(levelname)s: %(message)s")
+    for log_handler in logging.getLogger().handlers:
+        log_handler.setFormatter(_OneLineFormatter(log_handler.formatter))
     if args.command is None:
         parser.print_help()
         return 2
@@ -225,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = handlers.get(args.command) or args.handler
         return int(handler(args))
     except StreamserError as exc:
-        print(f"streamser: error: {exc}", file=sys.stderr)
+        print(f"streamser: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

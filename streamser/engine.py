@@ -76,6 +76,9 @@ class EngineConfig:
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     capture_blocks: int = 256
     stall_timeout_s: float = 3.0
+    max_audio_s: float | None = None
+    """End the stream after this much audio (seconds of the audio clock): ``--seconds`` for a
+    source read as fast as possible, where wall time says nothing."""
     profiles_dir: Path | None = None
     """Where enrolments are saved (None: :func:`streamser.calibration.profiles.profiles_dir`)."""
     progress_interval_s: float = 0.25
@@ -422,6 +425,10 @@ class Engine:
                     self._tick_enrolment()
                 if block.bad_samples:
                     self._report_bad_input()
+                limit = self.config.max_audio_s
+                rate = self.spec.sample_rate
+                if limit is not None and self._analyzer.samples_seen >= limit * rate:
+                    break  # as if the source ended here: flush, FINISHED
             if not self._stop_requested.is_set():
                 tail = self._conditioner.flush(time.monotonic())
                 if len(tail.samples):

@@ -22,6 +22,7 @@ __all__ = [
     "OutputError",
     "ProfileError",
     "StreamserError",
+    "one_line",
 ]
 
 
@@ -51,3 +52,9 @@ class OutputError(StreamserError):
 
 class ProfileError(StreamserError):
     """A voice profile cannot be used: missing, damaged, or made with another model."""
+
+
+def one_line(text: object) -> str:
+    """``text`` with control characters (newline, carriage return, escape ...) shown as escapes,
+    so a file or device name cannot break a message over lines or forge another message."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))

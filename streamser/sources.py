@@ -234,6 +234,11 @@ class FileSource(_ThreadSource):
         self.path = Path(path)
         self.name = f"file: {self.path.name}"
         self.loop = loop
+        if self.path.is_dir():
+            raise AudioSourceError(
+                f"{self.path} is a folder, not an audio file. Pass the files in it, e.g. "
+                f"{self.path}/*.wav."
+            )
         if not self.path.is_file():
             raise AudioSourceError(
                 f"audio file {self.path} does not exist. Pass an existing WAV/FLAC/OGG file, "

@@ -536,7 +536,8 @@ class WebSocketOutput:
                 "refused": sum(server.refused.values())}
 
     def describe(self) -> str:
-        where = f"{self.config.host}:{self.port}"
+        host = self.config.host
+        where = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         query = "/?token=..." if self.config.token else "/"
         return f"websocket ws://{where}" + (f"; page http://{where}{query}" if self.config.page
                                              else "")
