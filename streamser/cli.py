@@ -105,6 +105,9 @@ def _build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register(sub)
+    from streamser.soak.runner import register as register_soak
+
+    register_soak(sub)
     try:
         from streamser.bench.cli import register as register_bench
     except ImportError:

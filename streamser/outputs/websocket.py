@@ -316,7 +316,7 @@ class WebSocketServer:
         # gets to it, so give it time before the connection is dropped
         self._close(client, 1013, f"client fell {lag:.0f} s behind the live stream "
                     f"(limit {self.config.close_after_s:g} s); read faster or subscribe with "
-                    "a lower max_rate_hz", wait_s=60.0)
+                    "a lower max_rate_hz", wait_s=120.0)
 
     async def _probe_loop(self) -> None:
         """Ping every client each ``probe_interval_s``; close those too far behind."""

@@ -31,9 +31,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from streamser.errors import ConfigError
 from streamser.soak.metrics import ClientLog, ProcessSample, build_report
 
 __all__ = ["SoakConfig", "main", "run_soak"]
@@ -103,12 +105,27 @@ class _Clients:
         self.url = url
         self.stop = stop
         self.logs = {k: ClientLog(k) for k in ("healthy", "slow", "stalled", "churn", "abusive")}
+        self.open: set[Any] = set()  # every connection not yet closed, aborted at the end
 
     async def _connect(self, kind: str):  # type: ignore[no-untyped-def]
         from websockets.asyncio.client import connect
 
         self.logs[kind].connections += 1
-        return await asyncio.wait_for(connect(self.url, max_size=2**20, open_timeout=10), 15)
+        ws = await asyncio.wait_for(connect(self.url, max_size=2**20, open_timeout=10), 15)
+        self.open.add(ws)
+        return ws
+
+    async def _close(self, ws: Any) -> None:
+        self.open.discard(ws)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 5)
+        ws.transport.abort()
+
+    def abort_all(self) -> None:
+        """Drop every connection still open (end of the soak)."""
+        for ws in list(self.open):
+            ws.transport.abort()
+        self.open.clear()
 
     async def reader(self, kind: str, pause_s: float) -> None:
         """Read messages (``pause_s`` between reads), reconnecting after any close."""
@@ -140,7 +157,7 @@ class _Clients:
             except Exception as exc:
                 log.closed(_close_reason(exc))
             finally:
-                await ws.close()
+                await self._close(ws)
             if kind != "healthy":
                 await asyncio.sleep(5.0)
 
@@ -162,6 +179,7 @@ class _Clients:
             stopper.cancel()
             if waiter.done():
                 log.closed(f"{ws.close_code} {ws.close_reason or ''}".strip())
+            self.open.discard(ws)
             ws.transport.abort()
             waiter.cancel()
             await asyncio.sleep(5.0)
@@ -174,7 +192,7 @@ class _Clients:
                 ws = await self._connect("churn")
                 msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 log.reply(str(msg.get("type")))
-                await ws.close()
+                await self._close(ws)
             except Exception as exc:
                 log.failures += 1
                 log.closed(_close_reason(exc))
@@ -196,7 +214,7 @@ class _Clients:
                     log.reply(str(msg.get("type")) + (f":{msg['code']}" if "code" in msg else ""))
                     if msg.get("type") == "pong":
                         break
-                await ws.close()
+                await self._close(ws)
                 log.closed("normal")
             except Exception as exc:
                 log.failures += 1
@@ -237,6 +255,8 @@ async def _soak(config: SoakConfig, proc: subprocess.Popen[bytes], log_path: Pat
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    clients.abort_all()
+    await asyncio.sleep(0.1)  # let the aborted transports finish closing
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -273,9 +293,7 @@ def run_soak(config: SoakConfig) -> int:
     return 0 if alive and report["server_alive"] else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m streamser.soak``; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="streamser soak", description=__doc__.split("\n")[0])
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hours", type=float, default=2.0, help="run length (default 2)")
     parser.add_argument("--out", type=Path, default=Path("soak-report"), help="report folder")
     parser.add_argument("--port", type=int, default=8799, help="websocket port of the server")
@@ -283,9 +301,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup-min", type=float, default=10.0,
                         help="minutes left out of the RSS slope (default 10)")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
-    args = parser.parse_args(argv)
+
+
+def _config(args: argparse.Namespace) -> SoakConfig:
     if not math.isfinite(args.hours) or args.hours <= 0:
-        parser.error("--hours must be a positive number")
-    return run_soak(SoakConfig(seconds=args.hours * 3600.0, out=args.out, port=args.port,
-                               sample_s=args.sample_s, warmup_s=args.warmup_min * 60.0,
-                               model=args.model))
+        raise ConfigError(f"--hours {args.hours}: use a positive number, e.g. --hours 2.")
+    return SoakConfig(seconds=args.hours * 3600.0, out=args.out, port=args.port,
+                      sample_s=args.sample_s, warmup_s=args.warmup_min * 60.0,
+                      model=args.model)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``streamser soak`` to the ``streamser`` parser."""
+    parser = subparsers.add_parser(
+        "soak", help="run live for hours against hostile clients and corrupt input; report "
+        "RSS, fds, threads, frame gaps and latency", description=__doc__.split("\n")[0])
+    _add_arguments(parser)
+    parser.set_defaults(handler=lambda args: run_soak(_config(args)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m streamser.soak``; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="streamser soak", description=__doc__.split("\n")[0])
+    _add_arguments(parser)
+    try:
+        return run_soak(_config(parser.parse_args(argv)))
+    except ConfigError as exc:
+        parser.error(str(exc))
