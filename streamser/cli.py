@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -150,7 +151,12 @@ def _cmd_live(args: argparse.Namespace) -> int:
     )
     want_gui = not args.no_gui and args.source != "-" and (
         args.screenshot is not None or args.kiosk or _display_available())
-    if want_gui:
+    problem = _qt_problem() if want_gui and args.screenshot is None else None
+    if problem is not None:
+        print(f"streamser: the dashboard cannot start here ({problem}); running in the "
+              "terminal (scripts/run installs Qt's libraries; --no-gui skips this check)",
+              file=sys.stderr)
+    elif want_gui:
         try:
             from streamser.gui.app import DashboardOptions
             from streamser.gui.live import run_live_dashboard
@@ -166,6 +172,28 @@ def _cmd_live(args: argparse.Namespace) -> int:
                 kiosk=args.kiosk, screenshot=args.screenshot, seconds=args.seconds,
                 kiosk_reset_s=60.0 * args.kiosk_reset))
     return run_headless(options)
+
+
+def _qt_problem() -> str | None:
+    """Why Qt cannot open a window here, or None when it can.
+
+    Qt aborts the whole process (exit 134) when its platform plugin cannot load, e.g. on a
+    desktop without ``libxcb-cursor0`` or with a dead ``DISPLAY``; so a child process tries
+    first (about half a second). Offscreen and minimal platforms are not checked.
+    """
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal"):
+        return None
+    probe = "from PySide6.QtWidgets import QApplication; QApplication(['streamser'])"
+    try:
+        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"Qt check failed: {exc}"
+    if proc.returncode == 0:
+        return None
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    useful = [line for line in lines if "needed" in line or "could not" in line.lower()]
+    return one_line((useful or lines or [f"exit {proc.returncode}"])[0])[:200]
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:

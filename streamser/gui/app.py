@@ -56,6 +56,14 @@ def create_window(engine_factory: EngineFactory, options: DashboardOptions) -> A
     list_devices: Callable[[], Sequence[Any]] = options.list_devices or _list_devices_default
     window = DashboardWindow(host, options, _settings(options), list_devices)
     if options.kiosk:
+        # without a window manager nobody honours "full screen": size the window to the
+        # screen ourselves, frameless, then ask for full screen too (for when there is one)
+        from PySide6.QtCore import Qt
+
+        window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+        screen = window.screen()
+        if screen is not None:
+            window.setGeometry(screen.geometry())
         window.showFullScreen()
     else:
         window.show()

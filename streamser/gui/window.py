@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from streamser.core.labels import CANONICAL_LABELS
 from streamser.errors import StreamserError
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 SETTINGS_DEVICE_NAME = "input/device_name"
 SETTINGS_RECORD_DIR = "record/folder"
+
+DEMO_BANNER = "Demo audio \u2014 no microphone. Plug one in and pick it (or press Start)."
 
 
 class DashboardWindow(QMainWindow):
@@ -75,6 +77,12 @@ class DashboardWindow(QMainWindow):
         outer.setSpacing(4)
         self.controls = ControlsBar(list_devices)
         outer.addWidget(self.controls)
+        self.demo_banner = QLabel(DEMO_BANNER)
+        self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.demo_banner.setStyleSheet("background: #6b4e00; color: white; padding: 4px; "
+                                       "font-weight: bold;")
+        self.demo_banner.hide()
+        outer.addWidget(self.demo_banner)
         self.calibration = CalibrationController(
             self, options.kiosk, options.kiosk_reset_s,
             min(options.calibrate_s, 12.0) if options.kiosk else options.calibrate_s)
@@ -352,8 +360,19 @@ class DashboardWindow(QMainWindow):
             ws_subscribers=ws[1] if ws else None, message=message,
         )
 
+    def playing_demo(self) -> bool:
+        """True when a microphone was asked for but the bundled demo audio is playing."""
+        from streamser.resources import demo_audio_path
+
+        engine, choice = self.host.engine, self.host.choice
+        path = getattr(getattr(engine, "source", None), "path", None)
+        demo = demo_audio_path()
+        return (choice is not None and not choice.is_file and path is not None
+                and demo is not None and Path(path).resolve() == demo.resolve())
+
     def update_status(self) -> None:
-        """Status bar, start/stop label, recording timer (status timer, 4 Hz)."""
+        """Status bar, start/stop label, recording timer, demo banner (status timer, 4 Hz)."""
+        self.demo_banner.setVisible(self.playing_demo())
         self.status.show_status(self.status_info())
         self.controls.set_running(self.host.running)
         rec = self.recording
