@@ -390,16 +390,60 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: flo
         truth = np.array([labels.index(SHARED4[k]) for k in d["y"]])
         conf.append(p.max(axis=1))
         correct.append(p.argmax(axis=1) == truth)
-    c, ok = np.concatenate(conf), np.concatenate(correct)
-    order = np.argsort(-c)
-    running = np.cumsum(ok[order]) / np.arange(1, len(c) + 1)
+    return {"temperature": t, **threshold_for(np.concatenate(conf), np.concatenate(correct),
+                                              target_acc)}
+
+
+def threshold_for(conf: np.ndarray, correct: np.ndarray, target_acc: float = 0.5) -> dict:
+    """The lowest confidence above which decisions are right at least ``target_acc`` of the time.
+
+    ``conf`` is each clip's top-label probability, ``correct`` whether that label was right.
+    Returns ``uncertain_below`` with the ``coverage`` (share of clips above it) and the
+    accuracy above it and overall; ``uncertain_below`` is ``None`` when no confidence level
+    reaches ``target_acc`` (a confidently wrong model: every decision should be "uncertain").
+    """
+    order = np.argsort(-conf)
+    running = np.cumsum(correct[order]) / np.arange(1, len(conf) + 1)
     good = np.flatnonzero(running >= target_acc)
-    k = int(good.max()) if len(good) else 0
-    tau = float(c[order][k])
-    above = c >= tau
-    return {"temperature": t, "uncertain_below": round(tau, 4), "target_accuracy": target_acc,
-            "coverage": float(above.mean()), "accuracy_above": float(ok[above].mean()),
-            "accuracy_all": float(ok.mean()), "n_clips": len(c)}
+    base = {"target_accuracy": target_acc, "accuracy_all": float(correct.mean()),
+            "mean_confidence": float(conf.mean()), "n_clips": len(conf)}
+    if not len(good):  # confidently wrong: no confidence level is right often enough
+        return base | {"uncertain_below": None, "coverage": 0.0, "accuracy_above": None,
+                       "best_running_accuracy": float(running.max())}
+    tau = float(conf[order][int(good.max())])
+    above = conf >= tau
+    return base | {"uncertain_below": round(tau, 4), "coverage": float(above.mean()),
+                   "accuracy_above": float(correct[above].mean())}
+
+
+def uncertainty_for_onnx(model: Path | str, corpora: Sequence[str], target_acc: float = 0.5
+                         ) -> dict:
+    """:func:`threshold_for` from an exported model's predictions on corpora it never heard.
+
+    A clip counts as right when the model's top label over *all* its labels is the clip's
+    label (clips of the :data:`SHARED4` classes), so a confident "calm" for a neutral clip is
+    a mistake, as a user would see it.
+    """
+    from streamser.training.robustness import score_clips
+
+    conf, correct = [], []
+    per: dict[str, dict[str, float | None]] = {}
+    for corpus in corpora:
+        utts, audio = _pool([corpus], lambda u: u.label in SHARED4)
+        probs, labels = score_clips(model, audio)
+        truth = np.array([labels.index(u.label) for u in utts])
+        c, ok = probs.max(axis=1), probs.argmax(axis=1) == truth
+        conf.append(c)
+        correct.append(ok)
+        per[corpus] = {"accuracy": float(ok.mean()), "mean_confidence": float(c.mean())}
+    out = threshold_for(np.concatenate(conf), np.concatenate(correct), target_acc)
+    for corpus, c, ok in zip(corpora, conf, correct, strict=True):
+        if out["uncertain_below"] is None:
+            continue
+        above = c >= out["uncertain_below"]
+        per[corpus] |= {"coverage": float(above.mean()),
+                        "accuracy_above": float(ok[above].mean()) if above.any() else None}
+    return out | {"model": str(model), "corpora": per}
 
 
 def evaluate_onnx_shared4(model: Path | str, corpora: Sequence[str]) -> dict:
@@ -435,3 +479,38 @@ def pool_reference(model_path: Path | str, n: int = 400) -> dict:
         "head_bias": model.head.bias.detach().numpy().round(6).tolist(),
         "scale": model.cfg.scale,
     }
+
+
+def speaker_norm_loco(recipe: str, steps: int | None = None, n_ref: int = 300) -> dict:
+    """LOCO UA with embedding-level speaker normalisation from each test speaker's other clips.
+
+    This is the oracle of issue 9 (all of a speaker's other clips, all emotions, unlabelled):
+    an upper bound for what a per-voice calibration can recover, not a live figure. Adds
+    ``ua_spknorm`` / ``ua_spkz`` per target to ``results/loco-<recipe>.json``.
+    """
+    from streamser.training.experiments import speaker_normalised_probs
+
+    cfg = _recipe(recipe, steps, None)
+    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    path = RESULTS / f"loco-{recipe}.json"
+    result = json.loads(path.read_text())
+    for target in result["targets"]:
+        with open(root / target / "scores.pkl", "rb") as fh:
+            d = pickle.load(fh)
+        model, state = load_checkpoint(root / target / "model.pt")
+        utts, audio = _pool([c for c in POOL if c != target], lambda u: u.label is not None)
+        idx = np.random.default_rng(0).choice(len(utts), size=min(n_ref, len(utts)), replace=False)
+        ref = predict_clips(model, [audio[i] for i in idx], tuple(state["labels"]), cfg.window,
+                            cfg.hop)
+        ref_mean = np.concatenate(ref.window_emb).mean(axis=0)
+        head_w = model.head.weight.detach().numpy()
+        head_b = model.head.bias.detach().numpy()
+        for mode, key in (("mean", "ua_spknorm"), ("z", "ua_spkz")):
+            p = speaker_normalised_probs(d["scores"], d["speakers"], head_w, head_b,
+                                         model.cfg.scale, ref_mean, mode=mode)
+            pred = restrict(p, d["labels"], SHARED4).argmax(1)
+            result["targets"][target][key] = metrics.unweighted_accuracy(d["y"], pred, 4)
+        log.info("speaker norm %s -> %s: %s", recipe, target,
+                 {k: result["targets"][target][k] for k in ("ua", "ua_spknorm", "ua_spkz")})
+    path.write_text(json.dumps(result, indent=1))
+    return result
