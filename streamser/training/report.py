@@ -115,8 +115,9 @@ def model2_tables() -> str:
                        + f" | {mean} | {_pct(r['max_most_predicted_share'])} |")
         out.append("")
         out += ["| recipe | target | most predicted (share) | ECE | T (other targets) | "
-                "ECE after T | per-class recall n/h/s/a % | train s |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "ECE after T | per-class recall n/h/s/a % | UA oracle speaker norm (mean / z) | "
+                "train s |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for name, r in runs.items():
             for t, v in r["targets"].items():
                 rec = "/".join(f"{100 * x:.0f}" for x in v["recall"].values())
@@ -124,6 +125,8 @@ def model2_tables() -> str:
                     f"| `{name}` | {t} | {v['most_predicted']} ({_pct(v['most_predicted_share'])})"
                     f" | {v['ece']:.3f} | {v.get('temperature', float('nan')):.2f} | "
                     f"{v.get('ece_calibrated', float('nan')):.3f} | {rec} | "
+                    f"{_pct(v.get('ua_spknorm', float('nan')))} / "
+                    f"{_pct(v.get('ua_spkz', float('nan')))} | "
                     f"{v.get('train_seconds') or 0:.0f} |")
         out.append("")
     for p in sorted(res.glob("cv2-*.json")):
