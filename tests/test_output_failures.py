@@ -106,7 +106,9 @@ def test_interrupted_analyze_says_which_file_is_incomplete(tiny_model_path: Path
     out = tmp_path / "t.csv"
     proc = subprocess.Popen([sys.executable, "-m", "streamser.cli", "analyze", str(long),
                              "--out", str(out), "--hop", "0.05", "--model", str(tiny_model_path)],
-                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            # a shell's background job inherits SIGINT ignored: undo that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 90
         while not partial_path(out).exists() or partial_path(out).stat().st_size == 0:
