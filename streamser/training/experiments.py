@@ -43,6 +43,7 @@ __all__ = [
     "run_cross_corpus",
     "run_cv",
     "run_final",
+    "select_clips",
     "speaker_normalised_probs",
 ]
 
@@ -91,7 +92,8 @@ def load_clips(corpus: str) -> tuple[list[Utterance], list[np.ndarray]]:
     return _CLIP_CACHE[corpus]
 
 
-def _select(corpora: Sequence[str], keep) -> tuple[list[Utterance], list[np.ndarray]]:
+def select_clips(corpora: Sequence[str], keep) -> tuple[list[Utterance], list[np.ndarray]]:
+    """Utterances of ``corpora`` (and their decoded audio) for which ``keep(utterance)`` is true."""
     utts: list[Utterance] = []
     audio: list[np.ndarray] = []
     for corpus in corpora:
@@ -169,7 +171,7 @@ def _pretrain(source: str, cfg: TrainConfig, progress: bool) -> Path:
     src_cfg, _, _ = RECIPES[source]
     src_cfg = replace(src_cfg, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
                       seed=cfg.seed, threads=cfg.threads)
-    utts, audio = _select(["tess"], lambda u: True)
+    utts, audio = select_clips(["tess"], lambda u: True)
     data = ClipSet.build(utts, audio, TESS_LABELS)
     return train(src_cfg, data, runs_dir() / f"{source}-e{cfg.epochs}" / "model", progress=progress)
 
@@ -191,8 +193,8 @@ def run_cv(
     per_fold = []
     for k in folds:
         fold = ravdess_folds()[k]
-        train_u, train_a = _select(["ravdess", *extra], lambda u, f=fold: not f.is_test(u))
-        test_u, test_a = _select(["ravdess"], fold.is_test)
+        train_u, train_a = select_clips(["ravdess", *extra], lambda u, f=fold: not f.is_test(u))
+        test_u, test_a = select_clips(["ravdess"], fold.is_test)
         train_set = ClipSet.build(train_u, train_a, labels)
         test_set = ClipSet.build(test_u, test_a, labels)
         model_path = _train_recipe(recipe, cfg, train_set, root / f"fold{k}", progress)
@@ -285,7 +287,7 @@ def run_cross_corpus(
         if epochs is not None:
             cfg = replace(cfg, epochs=epochs)
         train_labels = CANONICAL_LABELS if src == "ravdess" else TESS_LABELS
-        u, a = _select([src], lambda u: True)
+        u, a = select_clips([src], lambda u: True)
         train_set = ClipSet.build(u, a, train_labels)
         if src == "tess":
             path = _pretrain(recipe, cfg, progress)
@@ -293,7 +295,7 @@ def run_cross_corpus(
             path = train(cfg, train_set, runs_dir() / f"xc-{src}{sfx}-e{cfg.epochs}",
                          progress=progress)
         model, _ = load_checkpoint(path)
-        tu, ta = _select([dst], lambda u: True)
+        tu, ta = select_clips([dst], lambda u: True)
         test_set = ClipSet.build(tu, ta, shared)
         scores = predict_clips(model, test_set.audio, train_labels, cfg.window, cfg.hop)
         cols = [train_labels.index(label) for label in shared]
@@ -321,7 +323,7 @@ def run_final(recipe: str = "full", epochs: int | None = None, progress: bool = 
     cfg, extra, _ = RECIPES[recipe]
     if epochs is not None:
         cfg = replace(cfg, epochs=epochs)
-    utts, audio = _select(["ravdess", *extra], lambda u: u.speaker not in DEMO_SPEAKERS)
+    utts, audio = select_clips(["ravdess", *extra], lambda u: u.speaker not in DEMO_SPEAKERS)
     assert not any(u.speaker in DEMO_SPEAKERS for u in utts)
     data = ClipSet.build(utts, audio, CANONICAL_LABELS)
     return _train_recipe(recipe, cfg, data, runs_dir() / f"final-{recipe}-e{cfg.epochs}", progress)
@@ -337,7 +339,7 @@ def final_reference(model_path: Path | str, recipe: str = "full", n: int = 400) 
     _, extra, _ = RECIPES[recipe]
     model, state = load_checkpoint(model_path)
     cfg = TrainConfig.from_json(state["config"])
-    utts, audio = _select(["ravdess", *extra], lambda u: u.speaker not in DEMO_SPEAKERS)
+    utts, audio = select_clips(["ravdess", *extra], lambda u: u.speaker not in DEMO_SPEAKERS)
     idx = np.random.default_rng(0).choice(len(utts), size=min(n, len(utts)), replace=False)
     scores = predict_clips(model, [audio[i] for i in idx], tuple(state["labels"]), cfg.window,
                            cfg.hop)

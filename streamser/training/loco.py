@@ -31,7 +31,7 @@ import json
 import logging
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,9 +41,10 @@ from streamser.labels import CANONICAL_LABELS
 from streamser.training import metrics
 from streamser.training.augment import AugmentConfig
 from streamser.training.channel import ChannelConfig, NoiseBank
-from streamser.training.corpora import Utterance, default_corpora_root
+from streamser.training.corpora import default_corpora_root
 from streamser.training.data import ClipSet
-from streamser.training.experiments import DEMO_SPEAKERS, RESULTS, load_clips, runs_dir
+from streamser.training.experiments import DEMO_SPEAKERS, RESULTS, runs_dir
+from streamser.training.experiments import select_clips as _pool
 from streamser.training.folds import ravdess_folds
 from streamser.training.frontend import FrontEndConfig
 from streamser.training.nets import ModelConfig
@@ -132,18 +133,6 @@ def load_noise() -> NoiseBank | None:
         return None
     files = sorted(p for p in (root / "noise").rglob("*.opus") if p.is_file())
     return NoiseBank([load_audio(p) for p in files])
-
-
-def _pool(corpora: Sequence[str], keep: Callable[[Utterance], bool]) -> tuple[list, list]:
-    utts: list[Utterance] = []
-    audio: list[np.ndarray] = []
-    for corpus in corpora:
-        u, a = load_clips(corpus)
-        for ui, ai in zip(u, a, strict=True):
-            if keep(ui):
-                utts.append(ui)
-                audio.append(ai)
-    return utts, audio
 
 
 def restrict(probs: np.ndarray, labels: Sequence[str], keep: Sequence[str]) -> np.ndarray:
@@ -281,7 +270,7 @@ def run_cv(
     root = runs_dir() / f"cv2-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
     for k in folds:
         fold = ravdess_folds()[k]
-        train_u, train_a = _pool(POOL, lambda u, f=fold: not f.is_test(u))  # type: ignore[misc]
+        train_u, train_a = _pool(POOL, lambda u, f=fold: not f.is_test(u))
         data = ClipSet.build(train_u, train_a, CANONICAL_LABELS, keep_uncategorised=True)
         out = root / f"fold{k}"
         path = _train(cfg, data, out, noise)
