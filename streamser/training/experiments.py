@@ -329,17 +329,26 @@ def run_final(recipe: str = "full", epochs: int | None = None, progress: bool = 
     return _train_recipe(recipe, cfg, data, runs_dir() / f"final-{recipe}-e{cfg.epochs}", progress)
 
 
-def final_reference(model_path: Path | str, recipe: str = "full", n: int = 400) -> dict:
+def final_reference(
+    model_path: Path | str,
+    recipe: str = "full",
+    n: int = 400,
+    corpora: Sequence[str] | None = None,
+) -> dict:
     """Post-processing constants for embedding-level speaker normalisation of a final model.
 
     Returns ``{"ref_mean", "head_weight", "head_bias", "scale"}`` (lists of floats): the mean
-    window embedding of ``n`` random training clips (never RAVDESS 19/20) and the head, so a
-    consumer can compute ``softmax((scale * W @ normalize(e - mu_speaker + ref_mean) + b) / T)``.
+    window embedding of ``n`` random labelled training clips (never RAVDESS 19/20) and the head,
+    so a consumer can compute ``softmax((scale * W @ normalize(e - mu_speaker + ref_mean) + b) /
+    T)``. The clips come from ``corpora``, else from the recipe's (RAVDESS plus its extras).
     """
-    _, extra, _ = RECIPES[recipe]
+    if corpora is None:
+        _, extra, _ = RECIPES[recipe]
+        corpora = ["ravdess", *extra]
     model, state = load_checkpoint(model_path)
     cfg = TrainConfig.from_json(state["config"])
-    utts, audio = select_clips(["ravdess", *extra], lambda u: u.speaker not in DEMO_SPEAKERS)
+    utts, audio = select_clips(
+        corpora, lambda u: u.speaker not in DEMO_SPEAKERS and u.label is not None)
     idx = np.random.default_rng(0).choice(len(utts), size=min(n, len(utts)), replace=False)
     scores = predict_clips(model, [audio[i] for i in idx], tuple(state["labels"]), cfg.window,
                            cfg.hop)

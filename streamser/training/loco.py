@@ -453,21 +453,11 @@ def evaluate_onnx_shared4(model: Path | str, corpora: Sequence[str]) -> dict:
 
 
 def pool_reference(model_path: Path | str, n: int = 400) -> dict:
-    """Speaker-normalisation constants of a final model: the mean window embedding of ``n``
-    random training clips of the whole pool (never RAVDESS 19/20) and the head (see
+    """Speaker-normalisation constants of a final model from clips of the whole pool (see
     :func:`streamser.training.experiments.final_reference`)."""
-    model, state = load_checkpoint(model_path)
-    cfg = TrainConfig.from_json(state["config"])
-    utts, audio = _pool(POOL, lambda u: u.speaker not in DEMO_SPEAKERS and u.label is not None)
-    idx = np.random.default_rng(0).choice(len(utts), size=min(n, len(utts)), replace=False)
-    scores = predict_clips(model, [audio[i] for i in idx], tuple(state["labels"]), cfg.window,
-                           cfg.hop)
-    return {
-        "ref_mean": np.concatenate(scores.window_emb).mean(axis=0).round(6).tolist(),
-        "head_weight": model.head.weight.detach().numpy().round(6).tolist(),
-        "head_bias": model.head.bias.detach().numpy().round(6).tolist(),
-        "scale": model.cfg.scale,
-    }
+    from streamser.training.experiments import final_reference
+
+    return final_reference(model_path, n=n, corpora=POOL)
 
 
 def speaker_norm_loco(recipe: str, steps: int | None = None, n_ref: int = 300) -> dict:
