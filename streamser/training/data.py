@@ -177,6 +177,30 @@ class ClipSet:
             np.float32
         )
 
+    def draw(self, size: int, rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+        """Indices of ``size`` clips drawn (with replacement) with probabilities ``weights``."""
+        return rng.choice(len(self), size=size, p=weights)
+
+    def batch_at(
+        self,
+        idx: np.ndarray,
+        window: int,
+        rng: np.random.Generator,
+        speed: tuple[float, float] = (1.0, 1.0),
+        p_speed: float = 0.0,
+        p_codec: float = 0.0,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(waveforms [len(idx), window] float32, labels, arousal)`` (int64) for clips
+        ``idx``; a clip's codec copy stands in with probability ``p_codec``."""
+        size = len(idx)
+        out = np.empty((size, window), dtype=np.float32)
+        for row, i in enumerate(idx):
+            factor = float(rng.uniform(*speed)) if rng.random() < p_speed else 1.0
+            copy = self.codec[i] if self.codec and rng.random() < p_codec else None
+            out[row] = self.crop(int(i), window, rng, factor, copy)
+        arousal = self.arousal[idx] if len(self.arousal) else np.full(size, -1, dtype=np.int64)
+        return out, self.y[idx], arousal
+
     def sample_batch(
         self,
         size: int,
@@ -187,13 +211,5 @@ class ClipSet:
         p_speed: float = 0.0,
         p_codec: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(waveforms [size, window] float32, labels [size], arousal [size])`` (int64),
-        drawn with ``weights``; a clip's codec copy stands in with probability ``p_codec``."""
-        idx = rng.choice(len(self), size=size, p=weights)
-        out = np.empty((size, window), dtype=np.float32)
-        for row, i in enumerate(idx):
-            factor = float(rng.uniform(*speed)) if rng.random() < p_speed else 1.0
-            copy = self.codec[i] if self.codec and rng.random() < p_codec else None
-            out[row] = self.crop(int(i), window, rng, factor, copy)
-        arousal = self.arousal[idx] if len(self.arousal) else np.full(size, -1, dtype=np.int64)
-        return out, self.y[idx], arousal
+        """:meth:`draw` then :meth:`batch_at`."""
+        return self.batch_at(self.draw(size, rng, weights), window, rng, speed, p_speed, p_codec)

@@ -101,10 +101,17 @@ _V2 = replace(
     epochs=30,
 )
 
+#: Model 2 with transfer: ``v2`` plus distillation of a pretrained speaker encoder
+#: (Resemblyzer's GE2E, :mod:`streamser.training.teacher`) into the trunk. The student sees the
+#: chain-augmented crop, the teacher the clean clip; only the training split's clips are used.
+_V3 = replace(_V2, model=ModelConfig(aux_arousal=True, blocks=(2, 4, 2), distil_dim=256),
+              distil_weight=1.0)
+
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
 #: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
 RECIPES: dict[str, TrainConfig] = {
     "v2": _V2,
+    "v3": _V3,
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_nochannel": replace(_V2, channel=ChannelConfig.off()),

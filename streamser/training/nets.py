@@ -37,6 +37,9 @@ class ModelConfig:
     #: Training-only auxiliary head: arousal level (low / normal / high) from the embedding.
     #: It is not exported; it shapes the embedding with BAVED's intensity levels.
     aux_arousal: bool = False
+    #: Training-only distillation head: predicts a teacher's utterance embedding (this many
+    #: dimensions; 0 = none) from the trunk's pooled features. Not exported.
+    distil_dim: int = 0
 
 
 def _ch(n: int, width: float) -> int:
@@ -168,15 +171,23 @@ class FaceNetSmall(nn.Module):
         self.repeat3 = nn.Sequential(
             *[Block8(c, w) for _ in range(n8 - 1)], Block8(c, w, scale=1.0, relu=False)
         )
+        self.pooled_dim = c
         self.dropout = nn.Dropout(cfg.dropout)
         self.bottleneck = nn.Linear(c, cfg.emb_dim, bias=False)
         self.bn = nn.BatchNorm1d(cfg.emb_dim, eps=1e-3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[batch, 1, mels, frames]`` -> trunk features ``[batch, pooled_dim]``."""
         x = self.stem(x)
         x = self.repeat3(self.red_b(self.repeat2(self.red_a(self.repeat1(x)))))
-        x = x.mean(dim=(2, 3))
-        return self.bn(self.bottleneck(self.dropout(x)))
+        return x.mean(dim=(2, 3))
+
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Trunk features -> raw (unnormalised) embedding ``[batch, emb_dim]``."""
+        return self.bn(self.bottleneck(self.dropout(pooled)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.pool(x))
 
 
 class BasicBlock(nn.Module):
@@ -215,16 +226,26 @@ class ResNetStats(nn.Module):
         freq = n_mels
         for _ in range(4):  # stem + 3 strided stages, each ceil-halving the mel axis
             freq = (freq + 1) // 2
+        self.pooled_dim = 2 * cin * freq
         self.dropout = nn.Dropout(cfg.dropout)
-        self.bottleneck = nn.Linear(2 * cin * freq, cfg.emb_dim, bias=False)
+        self.bottleneck = nn.Linear(self.pooled_dim, cfg.emb_dim, bias=False)
         self.bn = nn.BatchNorm1d(cfg.emb_dim, eps=1e-3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[batch, 1, mels, frames]`` -> mean and std over time ``[batch, pooled_dim]``.
+        """
         x = self.body(self.stem(x))
         x = x.flatten(1, 2)  # [batch, channels * freq, frames]
         mean = x.mean(dim=2)
         std = torch.sqrt(((x - mean.unsqueeze(2)) ** 2).mean(dim=2) + 1e-5)
-        return self.bn(self.bottleneck(self.dropout(torch.cat([mean, std], dim=1))))
+        return torch.cat([mean, std], dim=1)
+
+    def embed(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled statistics -> raw (unnormalised) embedding ``[batch, emb_dim]``."""
+        return self.bn(self.bottleneck(self.dropout(pooled)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.pool(x))
 
 
 class SERModel(nn.Module):
@@ -241,18 +262,29 @@ class SERModel(nn.Module):
         self.cfg = cfg
         self.frontend = LogMel(frontend)
         if cfg.arch == "facenet":
-            self.backbone: nn.Module = FaceNetSmall(cfg)
+            self.backbone: FaceNetSmall | ResNetStats = FaceNetSmall(cfg)
         elif cfg.arch == "resnet":
             self.backbone = ResNetStats(cfg, self.frontend.cfg.n_mels)
         else:
             raise ValueError(f"unknown arch {cfg.arch!r}; use 'facenet' or 'resnet'")
         self.head = nn.Linear(cfg.emb_dim, n_classes)
         self.arousal_head = nn.Linear(cfg.emb_dim, 3) if cfg.aux_arousal else None
+        self.distil_head = (nn.Linear(self.backbone.pooled_dim, cfg.distil_dim)
+                            if cfg.distil_dim else None)
 
     def forward_features(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-mel ``[batch, 1, n_mels, frames]`` -> (logits, L2-normalised embedding)."""
         emb = F.normalize(self.backbone(feats), dim=1)
         return self.head(emb * self.cfg.scale), emb
+
+    def forward_train(
+        self, feats: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Like :meth:`forward_features`, plus the distillation head's output (or ``None``)."""
+        pooled = self.backbone.pool(feats)
+        emb = F.normalize(self.backbone.embed(pooled), dim=1)
+        distil = self.distil_head(pooled) if self.distil_head is not None else None
+        return self.head(emb * self.cfg.scale), emb, distil
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.forward_features(self.frontend(waveform))

@@ -45,6 +45,10 @@ class TrainConfig:
     frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig.off)
     arousal_weight: float = 0.0  # auxiliary arousal loss (needs model.aux_arousal)
+    #: Distillation loss weight: cosine distance between the trunk's distillation head (needs
+    #: ``model.distil_dim``) on the augmented crop and the teacher's embedding of the clean
+    #: clip (:mod:`streamser.training.teacher`, rendered beforehand).
+    distil_weight: float = 0.0
     window_s: float = 2.0
     hop_s: float = 0.5
     crop_s: float | None = None  # training crop length; None = window_s (the model's window)
@@ -137,6 +141,31 @@ def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:
     model.load_state_dict(own)
 
 
+def _teacher_targets(
+    cfg: TrainConfig, model: SERModel, data: ClipSet
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Teacher embeddings ``[n_clips, D]`` and a mask of clips that have one (distillation)."""
+    if cfg.distil_weight <= 0:
+        return None, torch.zeros(len(data), dtype=torch.bool)
+    if model.distil_head is None:
+        raise ValueError("distil_weight > 0 needs model.distil_dim > 0 (the distillation head)")
+    from streamser.training.teacher import teacher_matrix
+
+    emb, has = teacher_matrix(data.utterances)
+    if not has.any():
+        raise RuntimeError("distillation: no clip of this run has a teacher embedding; render "
+                           "them first: python -m streamser.training.teacher render")
+    if emb.shape[1] != cfg.model.distil_dim:
+        raise ValueError(f"teacher embeddings have {emb.shape[1]} dimensions, the model's "
+                         f"distillation head {cfg.model.distil_dim}")
+    log.info("distillation: %d of %d clips have a teacher embedding", int(has.sum()), len(has))
+    # Centre on this run's own clips: every voice shares a large common direction in the
+    # teacher's space, and the cosine loss should be spent on what tells clips apart.
+    emb = emb - emb[has].mean(axis=0)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-6)
+    return torch.from_numpy(emb.astype(np.float32)), torch.from_numpy(has)
+
+
 def train(
     cfg: TrainConfig,
     data: ClipSet,
@@ -172,6 +201,7 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
                                                 pct_start=0.15)
     weights = data.sampling_weights(dict(cfg.corpus_weights), cfg.balance_speakers)
+    teacher, teacher_has = _teacher_targets(cfg, model, data)
     start_epoch = 0
     history: list[dict] = []
     last = out / "last.pt"
@@ -189,23 +219,24 @@ def train(
         rng = np.random.default_rng([cfg.seed, epoch])
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         model.train()
-        sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0, "arousal": 0.0}
+        sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0, "arousal": 0.0, "distil": 0.0}
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
         for _ in bar:
             a = cfg.augment
-            xb, yb, ab = data.sample_batch(cfg.batch_size, cfg.crop, rng, weights,
-                                           a.speed if a.enabled else (1.0, 1.0),
-                                           a.p_speed if a.enabled else 0.0,
-                                           p_codec=cfg.channel.p_codec if cfg.channel.enabled
-                                           else 0.0)
+            idx = data.draw(cfg.batch_size, rng, weights)
+            xb, yb, ab = data.batch_at(idx, cfg.crop, rng,
+                                       a.speed if a.enabled else (1.0, 1.0),
+                                       a.p_speed if a.enabled else 0.0,
+                                       p_codec=cfg.channel.p_codec if cfg.channel.enabled
+                                       else 0.0)
             x = torch.from_numpy(xb)
             y = torch.from_numpy(yb)
             x = channel(x, g)
             pool = x[torch.randperm(len(x), generator=g)] if a.enabled else None
             x = augment_waveforms(x, a, g, pool)
             feats = spec_augment(model.frontend(x), a, g)
-            logits, emb = model.forward_features(feats)
+            logits, emb, distil = model.forward_train(feats)
             has = y >= 0  # rows with an emotion category (BAVED's low/high levels have none)
             ce = F.cross_entropy(logits[has], y[has], label_smoothing=cfg.label_smoothing)
             metric = _metric(cfg, emb[has], y[has])
@@ -217,6 +248,13 @@ def train(
                                          ar[known])
                 loss = loss + cfg.arousal_weight * a_loss
                 sums["arousal"] += float(a_loss.detach())
+            if distil is not None and teacher is not None and cfg.distil_weight > 0:
+                rows = torch.from_numpy(idx)
+                known_t = teacher_has[rows]
+                d_loss = (1.0 - F.cosine_similarity(distil[known_t], teacher[rows][known_t],
+                                                    dim=1)).mean()
+                loss = loss + cfg.distil_weight * d_loss
+                sums["distil"] += float(d_loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -187,3 +187,31 @@ def test_commands_register_without_torch_import():
     for cmd in ("train", "evaluate", "export"):
         assert callable(parser.parse_args([cmd, "x", "y"] if cmd == "export" else
                                           [cmd, "m"] if cmd == "evaluate" else [cmd]).handler)
+
+
+def test_distillation_pulls_the_trunk_toward_the_teacher(tmp_path, monkeypatch):
+    """With rendered teacher embeddings, training lowers the distillation loss, the head is
+    not part of the exported graph's inputs/outputs, and a run without tables says what to do."""
+    from streamser.training import teacher as teacher_mod
+
+    monkeypatch.setenv("STREAMSER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(teacher_mod, "default_corpora_root", lambda: None)
+    data = _clipset()
+    rng = np.random.default_rng(1)
+    # One random direction per class: a teacher whose embedding is learnable from the audio.
+    dirs = rng.standard_normal((len(LABELS), teacher_mod.TEACHER_DIM)).astype(np.float32)
+    emb = dirs[data.y] + 0.05 * rng.standard_normal((len(data), teacher_mod.TEACHER_DIM))
+    keys = [str(u.path) for u in data.utterances]
+    teacher_mod.TeacherTable(keys, emb.astype(np.float32)).save("syn")
+    model_cfg = ModelConfig(width=0.125, blocks=(1, 1, 1), emb_dim=16, distil_dim=256)
+    cfg = TrainConfig(model=model_cfg, epochs=3, steps_per_epoch=4, batch_size=8, threads=1,
+                      distil_weight=1.0, augment=AugmentConfig.off(), lr=3e-3)
+    path = train(cfg, data, tmp_path / "run", progress=False)
+    model, state = load_checkpoint(path)
+    hist = [h["distil"] for h in state["history"]]
+    assert hist[-1] < hist[0], hist
+    logits, _emb = model(torch.from_numpy(np.stack([data.audio[0][:32_000]])))
+    assert logits.shape == (1, len(LABELS))
+    (tmp_path / "cache" / "teacher" / "resemblyzer-syn.npz").unlink()
+    with pytest.raises(RuntimeError, match="teacher render"):
+        train(cfg, data, tmp_path / "run2", progress=False)
