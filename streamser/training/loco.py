@@ -112,6 +112,7 @@ _V3 = replace(_V2, model=ModelConfig(aux_arousal=True, blocks=(2, 4, 2), distil_
 RECIPES: dict[str, TrainConfig] = {
     "v2": _V2,
     "v3": _V3,
+    "v3_global": replace(_V3, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_nochannel": replace(_V2, channel=ChannelConfig.off()),

@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             "training_data": args.training_data,
             "metrics": json.dumps(summary),
             "recipe": args.loco_recipe,
-            "uncertain_below": f"{unc['uncertain_below']:.4f}",
             "license": LICENSE_V2,
         }
+        if unc["uncertain_below"] is not None:  # None: no confidence is right often enough
+            extra["uncertain_below"] = f"{unc['uncertain_below']:.4f}"
         if not args.no_speaker_norm:
             extra["speaker_norm"] = json.dumps(pool_reference(args.checkpoint))
     else:
