@@ -274,7 +274,10 @@ class SERModel(nn.Module):
 
     def forward_features(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-mel ``[batch, 1, n_mels, frames]`` -> (logits, L2-normalised embedding)."""
-        emb = F.normalize(self.backbone(feats), dim=1)
+        return self._classify(self.backbone(feats))
+
+    def _classify(self, raw_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = F.normalize(raw_emb, dim=1)
         return self.head(emb * self.cfg.scale), emb
 
     def forward_train(
@@ -282,9 +285,9 @@ class SERModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Like :meth:`forward_features`, plus the distillation head's output (or ``None``)."""
         pooled = self.backbone.pool(feats)
-        emb = F.normalize(self.backbone.embed(pooled), dim=1)
+        logits, emb = self._classify(self.backbone.embed(pooled))
         distil = self.distil_head(pooled) if self.distil_head is not None else None
-        return self.head(emb * self.cfg.scale), emb, distil
+        return logits, emb, distil
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.forward_features(self.frontend(waveform))

@@ -4,7 +4,9 @@ The student (our FaceNet trunk) learns to predict, from an *augmented* 2 s crop,
 teacher says about the *clean* utterance. The teacher is Resemblyzer's GE2E voice encoder
 (trained on thousands of speakers and many recording chains; its weights ship inside the
 ``resemblyzer`` wheel, nothing is downloaded). It is a training-time dependency only
-(``pip install .[teacher]``): the shipped ONNX never contains it.
+(``pip install -e '.[train,teacher]' && pip install --no-deps resemblyzer==0.1.4``; without
+``--no-deps`` its ``webrtcvad`` requirement replaces the ``webrtcvad-wheels`` module the live VAD
+imports): the shipped ONNX never contains it.
 
 Embeddings are rendered once per corpus into ``<cache>/teacher/<teacher>-<corpus>.npz``
 (keyed by the clip's path relative to the corpora root), because the teacher costs ~40 ms
@@ -52,7 +54,8 @@ class TeacherTable:
     def __init__(self, keys: Sequence[str], emb: np.ndarray) -> None:
         if emb.shape != (len(keys), TEACHER_DIM):
             raise ValueError(f"teacher table: {len(keys)} keys but embeddings {emb.shape}")
-        self.index = {k: i for i, k in enumerate(keys)}
+        self.keys = list(keys)
+        self.index = {k: i for i, k in enumerate(self.keys)}
         self.emb = emb.astype(np.float32)
 
     @staticmethod
@@ -74,8 +77,7 @@ class TeacherTable:
         f = self.path(corpus)
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_name(f.name + ".partial.npz")
-        keys = np.array(sorted(self.index, key=self.index.__getitem__))
-        np.savez(tmp, keys=keys, emb=self.emb)
+        np.savez(tmp, keys=np.array(self.keys), emb=self.emb)
         os.replace(tmp, f)
         return f
 
@@ -87,7 +89,8 @@ def _encoder():  # resemblyzer is an optional, training-only dependency
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(
             f"the distillation teacher needs the 'teacher' extra ({exc}); "
-            "install it with: pip install -e '.[train,teacher]'"
+            "install it with: pip install -e '.[train,teacher]' && "
+            "pip install --no-deps resemblyzer==0.1.4"
         ) from exc
     torch.set_num_threads(1)
     return VoiceEncoder("cpu", verbose=False)

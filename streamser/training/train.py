@@ -143,10 +143,11 @@ def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:
 
 def _teacher_targets(
     cfg: TrainConfig, model: SERModel, data: ClipSet
-) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """Teacher embeddings ``[n_clips, D]`` and a mask of clips that have one (distillation)."""
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Teacher embeddings ``[n_clips, D]`` and a mask of clips that have one; ``None`` when
+    the recipe does not distil."""
     if cfg.distil_weight <= 0:
-        return None, torch.zeros(len(data), dtype=torch.bool)
+        return None
     if model.distil_head is None:
         raise ValueError("distil_weight > 0 needs model.distil_dim > 0 (the distillation head)")
     from streamser.training.teacher import teacher_matrix
@@ -201,7 +202,7 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
                                                 pct_start=0.15)
     weights = data.sampling_weights(dict(cfg.corpus_weights), cfg.balance_speakers)
-    teacher, teacher_has = _teacher_targets(cfg, model, data)
+    teacher = _teacher_targets(cfg, model, data)
     start_epoch = 0
     history: list[dict] = []
     last = out / "last.pt"
@@ -248,10 +249,9 @@ def train(
                                          ar[known])
                 loss = loss + cfg.arousal_weight * a_loss
                 sums["arousal"] += float(a_loss.detach())
-            if distil is not None and teacher is not None and cfg.distil_weight > 0:
-                rows = torch.from_numpy(idx)
-                known_t = teacher_has[rows]
-                d_loss = (1.0 - F.cosine_similarity(distil[known_t], teacher[rows][known_t],
+            if teacher is not None and distil is not None:
+                target, known_t = (t[torch.from_numpy(idx)] for t in teacher)
+                d_loss = (1.0 - F.cosine_similarity(distil[known_t], target[known_t],
                                                     dim=1)).mean()
                 loss = loss + cfg.distil_weight * d_loss
                 sums["distil"] += float(d_loss.detach())
