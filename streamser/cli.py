@@ -45,6 +45,10 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     p.add_argument("--speaker-norm", action="store_true", help="adapt to the speaker: re-score "
                    "windows with the session's running embedding mean (after ~5 s of speech)")
+    p.add_argument("--session-prior", action=argparse.BooleanOptionalAction, default=True,
+                   help="re-weight emotions by how often the model hears each in this voice, "
+                   "after 20 voiced windows; forgets the voice after 60 s without speech "
+                   "(default on; measured in docs/model/MODEL2.md)")
     p.add_argument("--profile", help="apply a voice profile made with 'streamser calibrate' "
                    "(frames then carry \"profile\": NAME)")
 
@@ -123,7 +127,7 @@ def _analyzer_config(args: argparse.Namespace) -> AnalyzerConfig:
     if args.hop is not None:
         check_hop(args.hop)
     return AnalyzerConfig(hop_s=args.hop, smoothing_s=check_smoothing(args.smooth),
-                          speaker_norm=args.speaker_norm)
+                          speaker_norm=args.speaker_norm, session_prior=args.session_prior)
 
 
 def _display_available() -> bool:

@@ -148,7 +148,8 @@ class Engine:
         self._conditioner = Conditioner(source.rate)
         self._settings = LiveSettings(self._analyzer.hop_s, self._analyzer.smoothing_s,
                                       self.config.analyzer.speaker_norm,
-                                      self.config.analyzer.profile)
+                                      self.config.analyzer.profile,
+                                      self.config.analyzer.session_prior)
         self._enrol_request: StartEnrolment | CancelEnrolment | None = None
         self._enrolling: StartEnrolment | None = None  # the enrolment the worker collects
         self._progress_at = 0.0  # speech seconds of the last progress event

@@ -212,7 +212,7 @@ class Session:
             model_version=spec.model_version, labels=spec.labels, window_s=spec.window_s,
             hop_s=settings.hop_s, sample_rate=spec.sample_rate, source=self.engine.source.name,
             smoothing_s=settings.smoothing_s, speaker_norm=settings.speaker_norm,
-            profile=settings.profile_name,
+            profile=settings.profile_name, session_prior=settings.session_prior,
         )
 
     def stats(self) -> EngineStats:

@@ -130,3 +130,23 @@ def test_bad_uncertain_threshold_in_metadata_is_a_contract_error(raw: str) -> No
             "hop_s": "0.5", "model_version": "x", "uncertain_below": raw}
     with pytest.raises(ModelContractError, match=r"uncertain_below.*probability"):
         parse_metadata(meta, "m.onnx")
+
+
+def test_session_prior_corrects_after_speech_and_forgets_after_silence(
+    speech: np.ndarray,
+) -> None:
+    """A voice the model always hears as "happy": once 20 voiced windows were heard the frames
+    are corrected (happy no longer dominates) and say so; a minute without speech forgets it."""
+    predict, spec = _flat_model(0.6)
+    analyzer = Analyzer(predict, spec, AnalyzerConfig(session_prior=True))  # type: ignore[arg-type]
+    talk = np.concatenate([speech] * 3)
+    frames = analyzer.push(AudioBlock(0, talk, 0.0))
+    voiced = [f for f in frames if f.voiced]
+    assert len(voiced) > 20
+    assert not any(f.session_prior for f in voiced[:19])
+    assert voiced[-1].session_prior and voiced[-1].to_dict()["session_prior"] is True
+    assert voiced[-1].probs[1] < 0.45 < voiced[0].probs[1]
+    quiet = np.zeros(16000 * 65, dtype=np.float32)
+    later = analyzer.push(AudioBlock(len(talk), np.concatenate([quiet, speech]), 0.0))
+    assert not any(f.session_prior for f in later if f.voiced)
+    assert analyzer.session_prior is not None and analyzer.session_prior.windows < 20

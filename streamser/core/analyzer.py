@@ -29,6 +29,7 @@ from streamser.core.enrolment import EnrolmentCollector, EnrolmentConfig
 from streamser.core.frames import AudioBlock, Frame
 from streamser.core.inputguard import sanitize
 from streamser.core.labels import arousal_valence
+from streamser.core.session_prior import SessionPrior
 from streamser.core.smoothing import EmaSmoother
 from streamser.core.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 from streamser.core.vad import VoiceActivity
@@ -62,6 +63,10 @@ class AnalyzerConfig:
     model's calibrated ``uncertain_below`` metadata (none for 1.x models), 0 turns it off."""
     profile: ActiveProfile | None = None
     """A voice profile to apply from the start (see :mod:`streamser.core.adapt`)."""
+    session_prior: bool = False
+    """Re-weight labels by how often the model says them for this voice (see session_prior.py)."""
+    prior_idle_reset_s: float = 60.0
+    """Seconds without a voiced window after which the session prior forgets the voice."""
 
 
 def check_hop(hop_s: float) -> float:
@@ -119,6 +124,9 @@ class Analyzer:
                                                          spec.model_version)
         except ModelContractError:  # only needed for calibration; said when it is asked for
             self._head = None
+        self._prior = SessionPrior(len(spec.labels)) if config.session_prior else None
+        self._prior_idle_reset = round(config.prior_idle_reset_s * spec.sample_rate)
+        self._last_voiced_end: int | None = None
         self._profile: ActiveProfile | None = None
         self.set_profile(config.profile)
         self._enrolment: EnrolmentCollector | None = None
@@ -182,6 +190,17 @@ class Analyzer:
         if profile is not None:
             self._require_head("voice profiles cannot be applied")
         self._profile = profile
+        self.forget_voice()
+
+    @property
+    def session_prior(self) -> SessionPrior | None:
+        """The session class-prior correction, or None when it is off."""
+        return self._prior
+
+    def forget_voice(self) -> None:
+        """Start the session prior afresh (a new person, or a profile applied or cleared)."""
+        if self._prior is not None:
+            self._prior.reset()
 
     def _require_head(self, consequence: str) -> None:
         if self._head is None:
@@ -265,6 +284,17 @@ class Analyzer:
         profile = self._profile if embedding is not None else None
         if profile is not None and self._head is not None and embedding is not None:
             probs, normalised = profile.adaptation.probs(self._head, embedding[:1])[0], False
+        prior_applied = False
+        if self._prior is not None:
+            if voiced:
+                self._last_voiced_end = window.end_sample
+            elif (self._last_voiced_end is not None
+                  and window.end_sample - self._last_voiced_end > self._prior_idle_reset):
+                self._prior.reset()
+                self._last_voiced_end = None
+            corrected = self._prior.update(probs, voiced)
+            if corrected is not None:
+                probs, prior_applied = corrected, True
         if self._enrolment is not None and embedding is not None:
             self._enrolment.push_window(embedding[0], voiced, window.start_sample,
                                         window.end_sample)
@@ -297,4 +327,5 @@ class Analyzer:
             speaker_norm=normalised,
             uncertain=uncertain,
             profile=None if profile is None else profile.name,
+            session_prior=prior_applied,
         )

@@ -144,6 +144,7 @@ class LiveSettings:
     smoothing_s: float
     speaker_norm: bool = False
     profile: ActiveProfile | None = None
+    session_prior: bool = False
 
     @property
     def profile_name(self) -> str | None:
@@ -153,4 +154,5 @@ class LiveSettings:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready body (the websocket ``config`` message's fields)."""
         return {"hop_s": round(self.hop_s, 6), "smoothing_s": round(self.smoothing_s, 6),
-                "speaker_norm": self.speaker_norm, "profile": self.profile_name}
+                "speaker_norm": self.speaker_norm, "profile": self.profile_name,
+                "session_prior": self.session_prior}

@@ -79,6 +79,9 @@ class Frame:
     uncertain: bool = False
     profile: str | None = None
     """The voice profile whose adaptation produced ``probs`` (None: none applied)."""
+    session_prior: bool = False
+    """True when ``probs`` were re-weighted by the session's class prior
+    (:mod:`streamser.core.session_prior`)."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (the ``frame`` message body of the wire format)."""
@@ -101,4 +104,5 @@ class Frame:
             "speaker_norm": self.speaker_norm,
             "uncertain": self.uncertain,
             "profile": self.profile,
+            "session_prior": self.session_prior,
         }

@@ -4,11 +4,12 @@ Server to client (every message has ``type`` and ``schema``):
 
 - ``hello`` — first message: ``session``, ``server``, ``model_version``, ``labels``,
   ``window_s``, ``hop_s``, ``smoothing_s``, ``speaker_norm``, ``profile`` (the voice profile
-  in force, or null), ``sample_rate``, ``source``. The settings are those in force when the
+  in force, or null), ``session_prior`` (the session class-prior correction is on),
+  ``sample_rate``, ``source``. The settings are those in force when the
   client connects.
 - ``frame`` — one per analysis window: the fields of :meth:`streamser.core.frames.Frame.to_dict`.
 - ``config`` — to every connected client when a setting changed live: ``hop_s``,
-  ``smoothing_s``, ``speaker_norm``, ``profile`` (the new values).
+  ``smoothing_s``, ``speaker_norm``, ``profile``, ``session_prior`` (the new values).
 - ``enrolment`` — to every client while someone calibrates: ``event`` (``started``,
   ``progress``, ``done``, ``failed``, ``cancelled``), ``profile``, ``progress`` (``speech_s``,
   ``target_s``, ``fraction``, ``level_dbfs``, ``phase``), ``issues`` (``code``/``message``
@@ -75,6 +76,7 @@ class SessionInfo:
     smoothing_s: float = 0.0
     speaker_norm: bool = False
     profile: str | None = None
+    session_prior: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def hello_message(info: SessionInfo) -> str:
         "server": info.server, "model_version": info.model_version, "labels": list(info.labels),
         "window_s": info.window_s, "hop_s": info.hop_s, "smoothing_s": info.smoothing_s,
         "speaker_norm": info.speaker_norm, "profile": info.profile,
-        "sample_rate": info.sample_rate,
+        "session_prior": info.session_prior, "sample_rate": info.sample_rate,
         "source": info.source,
     })
 

@@ -110,7 +110,9 @@ function addFrame(msg) {
   const label = $("label");
   label.textContent = msg.top || (msg.voiced ? "uncertain" : "\u00b7 no speech");
   label.style.color = msg.top ? color(msg.top) : state.meta.unvoiced;
-  $("confidence").textContent = msg.top ? `${Math.round(msg.confidence * 100)}%` : "";
+  $("confidence").textContent = msg.top
+    ? `${Math.round(msg.confidence * 100)}%${msg.session_prior ? " \u00b7 adapted to this voice" : ""}`
+    : "";
   state.dirty = true;
 }
 

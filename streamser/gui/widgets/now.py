@@ -3,7 +3,9 @@
 The type size follows the widget's height (about 40 % of it for the label, less when the word
 would not fit the width), so the readout grows with the window, in kiosk mode and on a 4K
 screen. When the current window holds no speech
-it says so in grey instead of naming an emotion. Main thread only.
+it says so in grey instead of naming an emotion; once the session prior corrects the frames
+(``--session-prior``) the detail line says the reading is adapted to this voice. Main thread
+only.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class NowPanel(QWidget):
             conf = frame.confidence
             detail = f"{conf * 100:.0f} % confident"
             color = theme.label_color(frame.top_label)
+        if frame is not None and frame.voiced and frame.session_prior:
+            detail += " \u00b7 adapted to this voice"
         if (text, detail, conf, color) != (self.text, self.detail, self.confidence, self.color):
             self.text, self.detail, self.confidence, self.color = text, detail, conf, color
             self.update()
