@@ -74,7 +74,8 @@ class FrameRecorder:
     """Write frames to ``.jsonl`` (one ``frame`` object per line) or ``.csv`` (one row each).
 
     CSV columns: seq, start, end, wall_time, top, confidence, arousal, valence, voiced,
-    voiced_prob, level_dbfs, latency_ms, model_version, speaker_norm, uncertain, profile, then
+    voiced_prob, level_dbfs, latency_ms, model_version, speaker_norm, uncertain, profile,
+    session_prior, then
     ``p_<label>`` (raw) and ``s_<label>`` (smoothed) for every label.
     """
 
