@@ -94,7 +94,8 @@ def test_hop_change_reaches_hello_config_and_outputs(tiny_runner: ModelRunner,
             session.control(SetHop(0.5))
             config = _next(early, "config")
             assert config == {"type": "config", "schema": "1.0", "hop_s": 0.5,
-                              "smoothing_s": 1.5, "speaker_norm": False, "profile": None}
+                              "smoothing_s": 1.5, "speaker_norm": False, "profile": None,
+                              "session_prior": False}
             with connect(url) as late:
                 assert json.loads(late.recv(timeout=3))["hop_s"] == 0.5
             status = _next(early, "status")

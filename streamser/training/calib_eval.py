@@ -10,6 +10,8 @@ the set's classes), under each adaptation method:
 - ``none``: the model's own probabilities;
 - ``running``: today's ``--speaker-norm`` (:class:`streamser.core.speaker_norm.SpeakerNormalizer`,
   default settings) fed all of the speaker's clips as one session in a random order;
+- ``session prior``: the live default since 0.x (:class:`streamser.core.session_prior.SessionPrior`)
+  fed the same session in the same order: label-free, no enrolment;
 - ``neutral Ns``: enrolment from N seconds of the speaker's *neutral* speech (first to last voiced
   frame of each clip, clips taken whole until N is reached), then the embedding mean shift of the
   chosen :mod:`streamser.core.adapt` method;
@@ -175,6 +177,28 @@ def _score_running(sp: SpeakerData) -> Scorer:
     return score
 
 
+def _score_session_prior(sp: SpeakerData) -> Scorer:
+    """The live default: the session class prior, all the speaker's clips as one session in a
+    random order (the same order as ``running``), past and present windows only."""
+    from streamser.core.session_prior import SessionPrior
+
+    prior = SessionPrior(len(sp.labels))
+    order = np.random.default_rng(sp.seed).permutation(len(sp.clips))
+    result: dict[Path, np.ndarray] = {}
+    for i in order:
+        clip = sp.clips[i]
+        f = sp.feats[clip.path]
+        window_probs = []
+        for own, v in zip(f.probs, f.voiced, strict=True):
+            out = prior.update(own, bool(v))
+            window_probs.append(own if out is None else out)
+        result[clip.path] = np.asarray(window_probs)[_voiced_rows(f)].mean(axis=0)
+
+    def score(clip: Clip) -> np.ndarray | None:
+        return result.get(clip.path)
+    return score
+
+
 def _score_shift(sp: SpeakerData, method: str, enrol: Callable[[Clip], np.ndarray | None]
                  ) -> Scorer:
     def score(clip: Clip) -> np.ndarray | None:
@@ -249,7 +273,7 @@ def _score_oracle(sp: SpeakerData) -> Scorer:
 
 def method_names(shift: Sequence[str], prompted: Sequence[str]) -> list[str]:
     """Row names, in table order."""
-    rows = ["none", "running"]
+    rows = ["none", "running", "session prior"]
     rows += [f"neutral {s:g}s [{m}]" for m in shift for s in ENROL_SECONDS]
     rows += [f"neutral 20s + 1/emotion [{m}]" for m in prompted]
     return [*rows, "oracle"]
@@ -287,7 +311,8 @@ def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prio
                       and (s.scored_sentences is None or c.sentence in s.scored_sentences)]
             if len({c.label for c in scored}) < 2 or len(sp.neutral()) < 2:
                 continue  # one emotion only, or no neutral speech left to enrol from
-            scorers: dict[str, Scorer] = {"none": _score_none(sp), "running": _score_running(sp)}
+            scorers: dict[str, Scorer] = {"none": _score_none(sp), "running": _score_running(sp),
+                                          "session prior": _score_session_prior(sp)}
             for m in shift:
                 for sec in ENROL_SECONDS:
                     name = f"neutral {sec:g}s [{m}]"

@@ -364,7 +364,8 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: float = 0.5) -> dict:
+def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: float = 0.5,
+                          session_prior: bool = True) -> dict:
     """Temperature and "uncertain" threshold fitted on the leave-one-corpus-out predictions.
 
     Every clip here was scored by a model that never heard its corpus, which is the situation
@@ -372,6 +373,8 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: flo
     ``uncertain_below`` is the lowest top-label confidence (8-class probabilities at that
     temperature) above which the decision is right at least ``target_acc`` of the time;
     ``coverage`` is the share of clips that still get a label, ``accuracy_above`` their accuracy.
+    With ``session_prior`` (the live default) the threshold is fitted on the probabilities the
+    live session prior gives: each test speaker one session, clips in a seeded random order.
     """
     cfg = _recipe(recipe, steps, None)
     root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
@@ -387,12 +390,31 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: flo
     conf, correct = [], []
     for d in runs:
         labels = list(d["labels"])
-        p = d["scores"].probs(t)
+        p = _session_prior_probs(d, t) if session_prior else d["scores"].probs(t)
         truth = np.array([labels.index(SHARED4[k]) for k in d["y"]])
         conf.append(p.max(axis=1))
         correct.append(p.argmax(axis=1) == truth)
-    return {"temperature": t, **threshold_for(np.concatenate(conf), np.concatenate(correct),
-                                              target_acc)}
+    return {"temperature": t, "session_prior": session_prior,
+            **threshold_for(np.concatenate(conf), np.concatenate(correct), target_acc)}
+
+
+def _session_prior_probs(run: dict, temperature: float, seed: int = 0) -> np.ndarray:
+    """Clip probabilities [n, C] of a LOCO run as the live session prior gives them."""
+    from streamser.core.session_prior import PriorConfig
+    from streamser.training.prior_eval import session_probs
+
+    wp = []
+    for z in run["scores"].window_logits:
+        z = z / temperature
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        wp.append(e / e.sum(axis=1, keepdims=True))
+    spk = np.asarray(run["speakers"])
+    out = np.zeros((len(wp), wp[0].shape[1]))
+    rng = np.random.default_rng(seed)
+    for s in sorted(set(spk)):
+        order = rng.permutation(np.flatnonzero(spk == s))
+        out[order] = session_probs(wp, order, PriorConfig())
+    return out
 
 
 def threshold_for(conf: np.ndarray, correct: np.ndarray, target_acc: float = 0.5) -> dict:

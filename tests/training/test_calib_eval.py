@@ -31,7 +31,7 @@ def test_measurement_writes_every_method_and_never_scores_enrolment(
     result = json.loads(written.read_text())
     assert set(result["sets"]) == {"ravdess/4", "ravdess/8"}
     rows = result["methods"]
-    assert rows[:2] == ["none", "running"] and rows[-1] == "oracle"
+    assert rows[:3] == ["none", "running", "session prior"] and rows[-1] == "oracle"
     assert len([r for r in rows if r.startswith("neutral") and "[prior]" in r]) == \
         len(ENROL_SECONDS)
     for body in result["sets"].values():
