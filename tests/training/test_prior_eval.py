@@ -12,7 +12,7 @@ from streamser.training.prior_eval import evaluate_target, session_probs
 def _biased_corpus(rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray, np.ndarray,
                                                        list[str]]:
     """Six speakers, 40 clips each of 4 windows; each voice pushes the model to one label."""
-    labels = list(SHARED4) + ["calm"]
+    labels = [*SHARED4, "calm"]
     wp, y, spk = [], [], []
     for s in range(6):
         bias = s % 4
