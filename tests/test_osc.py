@@ -116,7 +116,10 @@ def test_frames_labels_status_and_config_arrive_typed(listener, tiny_runner: Mod
     assert recorder.of("/streamser/config")[0][2] == [0.5, pytest.approx(1.5)]
     stamps = np.array([f[0] for f in frames])
     ends = np.array([f.end_s for f in collect.frames])
-    assert np.allclose(np.diff(stamps), np.diff(ends), atol=0.005)  # the audio clock
+    # the audio clock: stamp = t0 + end, where the estimate t0 of sample 0's capture time only
+    # ever moves earlier (a frame that arrived sooner than the first ones), never with jitter
+    offsets = stamps - ends
+    assert np.all(np.diff(offsets) <= 1e-3) and np.ptp(offsets) < 1.0
     assert abs(stamps[-1] - time.time()) < 10
     assert session.status().outputs["osc"]["errors"] == 0
 
