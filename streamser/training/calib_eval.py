@@ -271,6 +271,11 @@ def _score_oracle(sp: SpeakerData) -> Scorer:
 
 # --------------------------------------------------------------------------- evaluation
 
+def _first_enrolment(methods: Sequence[str]) -> str:
+    """``"prior]"`` from the first enrolment row name (``"neutral 5s [prior]"``)."""
+    return next(m for m in methods if "[" in m).split("[")[1]
+
+
 def method_names(shift: Sequence[str], prompted: Sequence[str]) -> list[str]:
     """Row names, in table order."""
     rows = ["none", "running", "session prior"]
@@ -360,7 +365,7 @@ def markdown(result: dict) -> str:
     lines.append("Enrolment seconds actually used (mean over scored clips): " + "; ".join(
         f"{s}: " + ", ".join(f"{k.split(' [')[0]} {v:g}" for k, v in
                              result["sets"][s]["enrol_seconds"].items() if k.endswith(
-                                 f"[{result['methods'][2].split('[')[1]}"))
+                                 f"[{_first_enrolment(result['methods'])}"))
         for s in sets if result["sets"][s]["enrol_seconds"]))
     lines.append("")
     lines.append("Clips scored / speakers: " + "; ".join(

@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = _recipe(args.recipe, args.steps, None)
     root = runs_dir() / f"loco-{args.recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
-    name = args.onnx.stem if args.onnx else args.recipe
+    out_name = args.onnx.stem if args.onnx else args.recipe
     result: dict = {"recipe": None if args.onnx else args.recipe,
                     "model": str(args.onnx) if args.onnx else None, "orders": args.orders,
                     "configs": {k: (asdict(v) if v else None) for k, v in CONFIGS.items()},
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             uas = [r[kind][name]["ua"] for r in result["targets"].values()]
             if uas:
                 print(f"mean {kind:9s} {name:12s} {np.mean(uas):.3f}")
-    out = args.json or RESULTS / f"prior-{name}.json"
+    out = args.json or RESULTS / f"prior-{out_name}.json"
     out.write_text(json.dumps(result, indent=1))
     return 0
 
