@@ -116,6 +116,7 @@ RECIPES: dict[str, TrainConfig] = {
     "v2": _V2,
     "v3": _V3,
     "v4": _V4,
+    "v3_seed1": replace(_V3, seed=1),  # the same recipe, another seed: run-to-run noise
     "v3_global": replace(_V3, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
