@@ -157,10 +157,14 @@ def _score_none(sp: SpeakerData) -> Scorer:
     return score
 
 
-def _score_running(sp: SpeakerData) -> Scorer:
-    from streamser.core.speaker_norm import SpeakerNormalizer
+#: One live adaptation step: (window embedding, model probabilities, voiced) -> adapted
+#: probabilities, or None while it still passes the model's own through.
+Step = Callable[[np.ndarray, np.ndarray, bool], np.ndarray | None]
 
-    norm = SpeakerNormalizer(sp.params)
+
+def _score_session(sp: SpeakerData, step: Step) -> Scorer:
+    """All the speaker's clips as one live session in a seeded random order (the same order
+    for every method), each window through ``step``: past and present windows only."""
     order = np.random.default_rng(sp.seed).permutation(len(sp.clips))
     result: dict[Path, np.ndarray] = {}
     for i in order:
@@ -168,35 +172,29 @@ def _score_running(sp: SpeakerData) -> Scorer:
         f = sp.feats[clip.path]
         window_probs = []
         for e, own, v in zip(f.embedding, f.probs, f.voiced, strict=True):
-            out = norm.update(e, bool(v))
+            out = step(e, own, bool(v))
             window_probs.append(own if out is None else out)
         result[clip.path] = np.asarray(window_probs)[_voiced_rows(f)].mean(axis=0)
 
     def score(clip: Clip) -> np.ndarray | None:
         return result.get(clip.path)
     return score
+
+
+def _score_running(sp: SpeakerData) -> Scorer:
+    """Today's ``--speaker-norm``: the running embedding mean."""
+    from streamser.core.speaker_norm import SpeakerNormalizer
+
+    norm = SpeakerNormalizer(sp.params)
+    return _score_session(sp, lambda e, _own, voiced: norm.update(e, voiced))
 
 
 def _score_session_prior(sp: SpeakerData) -> Scorer:
-    """The live default: the session class prior, all the speaker's clips as one session in a
-    random order (the same order as ``running``), past and present windows only."""
+    """The live default: the session class prior."""
     from streamser.core.session_prior import SessionPrior
 
     prior = SessionPrior(len(sp.labels))
-    order = np.random.default_rng(sp.seed).permutation(len(sp.clips))
-    result: dict[Path, np.ndarray] = {}
-    for i in order:
-        clip = sp.clips[i]
-        f = sp.feats[clip.path]
-        window_probs = []
-        for own, v in zip(f.probs, f.voiced, strict=True):
-            out = prior.update(own, bool(v))
-            window_probs.append(own if out is None else out)
-        result[clip.path] = np.asarray(window_probs)[_voiced_rows(f)].mean(axis=0)
-
-    def score(clip: Clip) -> np.ndarray | None:
-        return result.get(clip.path)
-    return score
+    return _score_session(sp, lambda _e, own, voiced: prior.update(own, voiced))
 
 
 def _score_shift(sp: SpeakerData, method: str, enrol: Callable[[Clip], np.ndarray | None]
