@@ -12,6 +12,11 @@ Calibration: with a voice profile set, each window's probabilities are recompute
 embedding through the profile's :class:`~streamser.core.adapt.Adaptation` (the frame says
 which profile); while an enrolment is collected, the audio and each window's embedding also go
 to its :class:`~streamser.core.enrolment.EnrolmentCollector`.
+
+Order of the adaptations of one window: speaker normalisation or the profile, then the session
+class prior (:class:`~streamser.core.session_prior.SessionPrior`, which sees the adapted
+probabilities and forgets the voice when the profile changes or after ``prior_idle_reset_s``
+without a voiced window), then smoothing and the uncertain test.
 """
 
 from __future__ import annotations
