@@ -402,13 +402,9 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None, target_acc: flo
 def _session_prior_probs(run: dict, temperature: float, seed: int = 0) -> np.ndarray:
     """Clip probabilities [n, C] of a LOCO run as the live session prior gives them."""
     from streamser.core.session_prior import PriorConfig
-    from streamser.training.prior_eval import session_probs
+    from streamser.training.prior_eval import session_probs, softmax_rows
 
-    wp = []
-    for z in run["scores"].window_logits:
-        z = z / temperature
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        wp.append(e / e.sum(axis=1, keepdims=True))
+    wp = [softmax_rows(z / temperature) for z in run["scores"].window_logits]
     spk = np.asarray(run["speakers"])
     out = np.zeros((len(wp), wp[0].shape[1]))
     rng = np.random.default_rng(seed)

@@ -42,7 +42,7 @@ from streamser.training import metrics
 from streamser.training.experiments import RESULTS, runs_dir
 from streamser.training.loco import SHARED4, _recipe, restrict
 
-__all__ = ["evaluate_target", "main", "session_probs"]
+__all__ = ["evaluate_target", "main", "session_probs", "softmax_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ NEUTRAL_SHARE = 0.7
 KINDS = ("balanced", "neutral70", "neutral100")
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax_rows(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of window logits [n, C]."""
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
@@ -75,7 +76,7 @@ def session_probs(window_probs: Sequence[np.ndarray], order: Sequence[int] | np.
     return np.stack(out)
 
 
-def _oracle(window_probs: Sequence[np.ndarray], idx: np.ndarray, n_labels: int) -> np.ndarray:
+def _oracle(window_probs: Sequence[np.ndarray], idx: np.ndarray) -> np.ndarray:
     mean = np.concatenate([window_probs[i] for i in idx]).mean(axis=0)
     clip = np.stack([window_probs[i].mean(axis=0) for i in idx]) / mean
     return clip / clip.sum(axis=1, keepdims=True)
@@ -86,7 +87,7 @@ def load_loco_scores(scores_path: Path) -> tuple[list[np.ndarray], np.ndarray, n
     """``(window probabilities per clip, y over SHARED4, speakers, labels)`` of a LOCO run."""
     with open(scores_path, "rb") as fh:
         d = pickle.load(fh)
-    return ([_softmax(z) for z in d["scores"].window_logits], np.asarray(d["y"]),
+    return ([softmax_rows(z) for z in d["scores"].window_logits], np.asarray(d["y"]),
             np.asarray(d["speakers"]), list(d["labels"]))
 
 
@@ -156,7 +157,7 @@ def evaluate_target(wp: Sequence[np.ndarray], y: np.ndarray, spk: np.ndarray,
     oracle = np.zeros((len(y), len(labels)))
     for s in set(spk):
         idx = np.flatnonzero(spk == s)
-        oracle[idx] = _oracle(wp, idx, len(labels))
+        oracle[idx] = _oracle(wp, idx)
     out["oracle_ua"] = metrics.unweighted_accuracy(
         y, restrict(oracle, labels, SHARED4).argmax(axis=1), 4)
     return out
