@@ -16,6 +16,9 @@ the set's classes), under each adaptation method:
   frame of each clip, clips taken whole until N is reached), then the embedding mean shift of the
   chosen :mod:`streamser.core.adapt` method;
 - ``neutral 20s + 1/emotion``: the same plus one clip of each other emotion of the set;
+- ``neutral 20s [prior] + session prior``: what ``live --profile`` does by default, the
+  profile's adaptation followed by the session prior (enrolment two-fold over the neutral clips,
+  so at most half of them enrol);
 - ``oracle``: the mean of all the speaker's other clips (the model report's figure; a live
   session never has it).
 
@@ -45,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamser.core.adapt import METHODS, build_adaptation
+from streamser.core.adapt import METHODS, Adaptation, build_adaptation
 from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.training.calib_data import Clip, ClipFeatures, extract, scan
 
@@ -53,6 +56,8 @@ __all__ = ["EvalSet", "evaluate", "main"]
 
 FOUR = ("neutral", "happy", "sad", "angry")
 ENROL_SECONDS = (5.0, 10.0, 20.0, 40.0)
+#: The live product with a profile: neutral-enrolment prior, then the session class prior.
+PROFILE_AND_PRIOR = "neutral 20s [prior] + session prior (two-fold)"
 
 
 @dataclass(frozen=True)
@@ -259,6 +264,47 @@ def _score_prompted(sp: SpeakerData, method: str,
     return score
 
 
+def _profile_then_prior(sp: SpeakerData, adaptation: Adaptation) -> Step:
+    """One live step with a profile: adapt the window, then the session prior on the result."""
+    from streamser.core.session_prior import SessionPrior
+
+    prior = SessionPrior(len(sp.labels))
+
+    def step(e: np.ndarray, _own: np.ndarray, voiced: bool) -> np.ndarray:
+        adapted = adaptation.probs(sp.params, e[None])[0]
+        out = prior.update(adapted, voiced)
+        return adapted if out is None else out
+    return step
+
+
+def _score_profile_session(sp: SpeakerData, seconds: float, used: list[float]) -> Scorer:
+    """What the product does with a profile: the neutral-enrolment ``prior`` adaptation on every
+    window, then the session class prior on the adapted probabilities (one session per speaker,
+    the same order as the other session rows).
+
+    Two-fold, so no clip is scored by a profile that contains it: the speaker's neutral clips
+    are split in two seeded halves; each half enrols a profile (up to ``seconds`` of speech),
+    clips of the first half are scored by the second half's session and every other clip by
+    the first half's.
+    """
+    neutral = sp.neutral()
+    perm = np.random.default_rng([sp.seed, 1]).permutation(len(neutral))
+    halves = [[neutral[i] for i in perm[0::2]], [neutral[i] for i in perm[1::2]]]
+    walks: list[Scorer] = []
+    for half in halves:
+        emb, got = _enrol_embeddings(half, sp.feats, seconds)
+        used.append(got)
+        if not len(emb):
+            return lambda _clip: None
+        adaptation = build_adaptation(sp.params, sp.labels, "prior", {"neutral": emb})
+        walks.append(_score_session(sp, _profile_then_prior(sp, adaptation)))
+    first = {c.path for c in halves[0]}
+
+    def score(clip: Clip) -> np.ndarray | None:
+        return walks[1](clip) if clip.path in first else walks[0](clip)
+    return score
+
+
 def _score_oracle(sp: SpeakerData) -> Scorer:
     def score(clip: Clip) -> np.ndarray | None:
         rows = [sp.feats[c.path].embedding[_voiced_rows(sp.feats[c.path])]
@@ -279,7 +325,7 @@ def method_names(shift: Sequence[str], prompted: Sequence[str]) -> list[str]:
     rows = ["none", "running", "session prior"]
     rows += [f"neutral {s:g}s [{m}]" for m in shift for s in ENROL_SECONDS]
     rows += [f"neutral 20s + 1/emotion [{m}]" for m in prompted]
-    return [*rows, "oracle"]
+    return [*rows, PROFILE_AND_PRIOR, "oracle"]
 
 
 def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prior", "mean"),
@@ -324,6 +370,8 @@ def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prio
                 name = f"neutral 20s + 1/emotion [{m}]"
                 scorers[name] = _score_prompted(
                     sp, m, _prompted_enrol(sp, s.classes, 20.0, enrolled[name]))
+            scorers[PROFILE_AND_PRIOR] = _score_profile_session(
+                sp, 20.0, enrolled[PROFILE_AND_PRIOR])
             scorers["oracle"] = _score_oracle(sp)
             for clip in scored:
                 outs = {name: fn(clip) for name, fn in scorers.items()}

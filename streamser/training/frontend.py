@@ -48,6 +48,10 @@ class FrontEndConfig:
     #: per-band constant and disappears.
     norm: str = "global"
     speech_db: float = 30.0
+    #: With ``norm="band"``: the fraction of each band's speech mean that is *kept* (0 removes
+    #: it all). Between 0 and 1 a fixed tilt is attenuated rather than erased, leaving the
+    #: network part of the long-term spectral shape that vocal effort changes with arousal.
+    band_keep: float = 0.0
 
     def n_frames(self, n_samples: int) -> int:
         """Frames produced for ``n_samples`` input samples (no centre padding)."""
@@ -113,6 +117,8 @@ class LogMel(nn.Module):
         self.speech_nat = c.speech_db / 10.0 * math.log(10.0)
         if c.norm not in ("global", "band"):
             raise ValueError(f"FrontEndConfig.norm must be 'global' or 'band', got {c.norm!r}")
+        if not 0.0 <= c.band_keep < 1.0:
+            raise ValueError(f"FrontEndConfig.band_keep must be in [0, 1), got {c.band_keep!r}")
 
     def power_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Mel power ``[batch, n_mels, frames]`` (no log, no normalisation)."""
@@ -132,7 +138,7 @@ class LogMel(nn.Module):
             band_mean = (logmel * speech).sum(dim=2, keepdim=True) / speech.sum(
                 dim=2, keepdim=True
             ).clamp_min(1.0)
-            logmel = logmel - band_mean
+            logmel = logmel - (1.0 - self.cfg.band_keep) * band_mean
         peak = torch.amax(logmel, dim=(1, 2), keepdim=True)
         logmel = torch.maximum(logmel, peak - self.floor_nat)
         mean = logmel.mean(dim=(1, 2), keepdim=True)
