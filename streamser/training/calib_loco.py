@@ -26,8 +26,13 @@ _REFERENCE = ("ravdess", "tess", "nemo")
 _DEMO = ("ravdess:19", "ravdess:20")
 
 
-def export_loco(checkpoint: Path, target: str, out: Path, n_ref: int = 200) -> Path:
-    """Write ``out`` from the checkpoint of the model trained without corpus ``target``."""
+def export_loco(checkpoint: Path, target: str, out: Path, n_ref: int = 200,
+                temperature: float = 1.0) -> Path:
+    """Write ``out`` from the checkpoint of the model trained without corpus ``target``.
+
+    ``temperature`` is baked into ``probs`` as in the shipped export, so the adaptations see
+    the probabilities the shipped model would give.
+    """
     import torch
 
     from streamser.training.export import export_checkpoint
@@ -49,7 +54,7 @@ def export_loco(checkpoint: Path, target: str, out: Path, n_ref: int = 200) -> P
         "scale": model.cfg.scale,
     }
     return export_checkpoint(checkpoint, out, version=f"{checkpoint.parent.parent.name}-"
-                             f"without-{target}",
+                             f"without-{target}", temperature=temperature,
                              extra={"speaker_norm": json.dumps(reference),
                                     "training_data": f"every corpus but {target} (LOCO)"})
 
@@ -60,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", type=Path, help="a LOCO run folder with <target>/model.pt")
     ap.add_argument("--out", type=Path, required=True, help="folder for <target>.onnx")
+    ap.add_argument("--temperature", type=float, default=1.0,
+                    help="bake this temperature into probs (the shipped model's, e.g. 2.12)")
     args = ap.parse_args(argv)
     found = sorted(args.runs.glob("*/model.pt"))
     if not found:
@@ -67,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for checkpoint in found:
         target = checkpoint.parent.name
-        path = export_loco(checkpoint, target, args.out / f"{target}.onnx")
+        path = export_loco(checkpoint, target, args.out / f"{target}.onnx",
+                           temperature=args.temperature)
         print(f"{target}={path}")
     return 0
 

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loco-recipe", default=None,
                         help="model 2: calibrate on this recipe's leave-one-corpus-out runs")
     parser.add_argument("--loco-steps", type=int, default=None)
+    parser.add_argument("--uncertain-target", type=float, default=None,
+                        help="accuracy a shown label must reach on unseen corpora "
+                             "(default: loco.UNCERTAIN_TARGET)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -90,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     results = REPO / "docs" / "model" / "results"
     cv_json = Path(args.cv_json)
     if args.loco_recipe:
-        from streamser.training.loco import pool_reference, uncertainty_from_loco
+        from streamser.training.loco import (
+            UNCERTAIN_TARGET,
+            pool_reference,
+            uncertainty_from_loco,
+        )
 
-        unc = uncertainty_from_loco(args.loco_recipe, args.loco_steps)
+        unc = uncertainty_from_loco(args.loco_recipe, args.loco_steps,
+                                    args.uncertain_target or UNCERTAIN_TARGET)
         summary = _summary_v2(results, args.loco_recipe) | {"uncertainty": unc}
         args.temperature = unc["temperature"]
         extra = {

@@ -10,7 +10,7 @@ from conftest import corpora_root
 
 from streamser.resources import default_model_path
 from streamser.training.calib_data import scan
-from streamser.training.calib_eval import ENROL_SECONDS, main
+from streamser.training.calib_eval import ENROL_SECONDS, PROFILE_AND_PRIOR, main
 
 
 @pytest.mark.corpora
@@ -32,15 +32,16 @@ def test_measurement_writes_every_method_and_never_scores_enrolment(
     assert set(result["sets"]) == {"ravdess/4", "ravdess/8"}
     rows = result["methods"]
     assert rows[:3] == ["none", "running", "session prior"] and rows[-1] == "oracle"
-    assert len([r for r in rows if r.startswith("neutral") and "[prior]" in r]) == \
+    assert len([r for r in rows if r.startswith("neutral") and r.endswith("[prior]")]) == \
         len(ENROL_SECONDS)
+    assert PROFILE_AND_PRIOR in rows  # what `live --profile` does: profile, then session prior
     for body in result["sets"].values():
         assert all(0.0 < ua <= 1.0 for ua in body["ua"].values())
         assert body["speakers"] == 2
         # 4 neutral clips per actor, one of them possibly scored: at most ~3 clips of speech
         assert max(body["enrol_seconds"].values()) < 8.0
     assert result["sets"]["ravdess/8"]["clips"] == 120
-    assert written.with_suffix(".md").read_text().count("| neutral 20s [prior]") == 1
+    assert written.with_suffix(".md").read_text().count("| neutral 20s [prior] |") == 1
     cache = list((tmp_path / "cache").rglob("ravdess.npz"))
     assert len(cache) == 1
     assert len(scan("ravdess", ["19", "20"], root)) == 120
