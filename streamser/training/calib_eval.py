@@ -1,6 +1,6 @@
 """Measure what calibrating to a voice is worth, on speakers the model never heard.
 
-    python -m streamser.training.calib_eval --model models/streamser-facenet-s-1.1.0.onnx \\
+    python -m streamser.training.calib_eval --model models/streamser-facenet-s-2.0.0.onnx \\
         --out-dir docs/calibration
 
 For every speaker with several emotions in the evaluation sets, each clip is scored the way the
@@ -28,11 +28,12 @@ per actor, so its enrolment holds at most ~6 s and shares wording with the score
 achieved seconds are reported). UA = mean per-class recall, pooled over the set's speakers.
 Window features are cached per model file (:mod:`streamser.training.calib_data`).
 
-Evaluation sets (``--speakers`` picks speakers the model did NOT train on; the defaults suit
-facenet-s-1.1.0, trained on RAVDESS 01-18 + TESS): RAVDESS actors 19-20, nEMO (Polish, 9
-speakers), ASED (Amharic; only the two sentences spoken in all five emotions are scored, its
-emotion-specific sentences would give the label away). Corpora where each speaker has one emotion
-are not used: normalising per speaker would remove the label there.
+Evaluation sets (``--speakers`` picks speakers the model did NOT train on; the default,
+RAVDESS actors 19-20, suits every shipped model; ``nemo=all ased=all`` only a model trained
+without them, such as facenet-s-1.1.0): RAVDESS actors 19-20, nEMO (Polish, 9 speakers), ASED
+(Amharic; only the two sentences spoken in all five emotions are scored, its emotion-specific
+sentences would give the label away). Corpora where each speaker has one emotion are not used:
+normalising per speaker would remove the label there.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ __all__ = ["EvalSet", "evaluate", "main"]
 FOUR = ("neutral", "happy", "sad", "angry")
 ENROL_SECONDS = (5.0, 10.0, 20.0, 40.0)
 #: The live product with a profile: neutral-enrolment prior, then the session class prior.
-PROFILE_AND_PRIOR = "neutral 20s [prior] + session prior (two-fold)"
+PROFILE_AND_PRIOR = "neutral 20s [prior] + session prior (two-fold)"  # profile_and_prior("prior")
+
+
+def profile_and_prior(method: str) -> str:
+    """Row name of a neutral-only profile made with ``method`` followed by the session prior."""
+    return f"neutral 20s [{method}] + session prior (two-fold)"
 
 
 @dataclass(frozen=True)
@@ -277,10 +283,11 @@ def _profile_then_prior(sp: SpeakerData, adaptation: Adaptation) -> Step:
     return step
 
 
-def _score_profile_session(sp: SpeakerData, seconds: float, used: list[float]) -> Scorer:
-    """What the product does with a profile: the neutral-enrolment ``prior`` adaptation on every
-    window, then the session class prior on the adapted probabilities (one session per speaker,
-    the same order as the other session rows).
+def _score_profile_session(sp: SpeakerData, seconds: float, used: list[float],
+                           method: str = "prior") -> Scorer:
+    """What the product does with a profile: the neutral-enrolment adaptation (``method``) on
+    every window, then the session class prior on the adapted probabilities (one session per
+    speaker, the same order as the other session rows).
 
     Two-fold, so no clip is scored by a profile that contains it: the speaker's neutral clips
     are split in two seeded halves; each half enrols a profile (up to ``seconds`` of speech),
@@ -296,7 +303,7 @@ def _score_profile_session(sp: SpeakerData, seconds: float, used: list[float]) -
         used.append(got)
         if not len(emb):
             return lambda _clip: None
-        adaptation = build_adaptation(sp.params, sp.labels, "prior", {"neutral": emb})
+        adaptation = build_adaptation(sp.params, sp.labels, method, {"neutral": emb})
         walks.append(_score_session(sp, _profile_then_prior(sp, adaptation)))
     first = {c.path for c in halves[0]}
 
@@ -325,7 +332,7 @@ def method_names(shift: Sequence[str], prompted: Sequence[str]) -> list[str]:
     rows = ["none", "running", "session prior"]
     rows += [f"neutral {s:g}s [{m}]" for m in shift for s in ENROL_SECONDS]
     rows += [f"neutral 20s + 1/emotion [{m}]" for m in prompted]
-    return [*rows, PROFILE_AND_PRIOR, "oracle"]
+    return [*rows, *(profile_and_prior(m) for m in shift), "oracle"]
 
 
 def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prior", "mean"),
@@ -370,8 +377,9 @@ def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prio
                 name = f"neutral 20s + 1/emotion [{m}]"
                 scorers[name] = _score_prompted(
                     sp, m, _prompted_enrol(sp, s.classes, 20.0, enrolled[name]))
-            scorers[PROFILE_AND_PRIOR] = _score_profile_session(
-                sp, 20.0, enrolled[PROFILE_AND_PRIOR])
+            for m in shift:
+                name = profile_and_prior(m)
+                scorers[name] = _score_profile_session(sp, 20.0, enrolled[name], m)
             scorers["oracle"] = _score_oracle(sp)
             for clip in scored:
                 outs = {name: fn(clip) for name, fn in scorers.items()}
@@ -445,9 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m streamser.training.calib_eval",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, help="the ONNX model to measure on --speakers")
-    ap.add_argument("--speakers", nargs="+", default=["ravdess=19,20", "nemo=all", "ased=all"],
+    ap.add_argument("--speakers", nargs="+", default=["ravdess=19,20"],
                     help="CORPUS=ids|all of speakers --model never trained on "
-                    "(default: ravdess=19,20 nemo=all ased=all, right for facenet-s-1.1.0)")
+                    "(default: ravdess=19,20; add nemo=all ased=all only for a model trained "
+                    "without them, e.g. facenet-s-1.1.0)")
     ap.add_argument("--loco", nargs="+", default=[], metavar="CORPUS=MODEL",
                     help="leave-one-corpus-out models: each is measured on all speakers of the "
                     "corpus it was trained without (e.g. nemo=runs/loco/nemo.onnx)")
@@ -474,7 +483,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     if args.out_dir:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        version = str(result["model_version"]) + ("-loco" if args.loco else "")
+        version = str(result["model_version"])
+        if args.loco and not args.model and "-without-" in version:  # calib_loco's versions
+            version = version.split("-without-")[0]  # "loco-v4-s2100-without-nemo+..."
+        elif args.loco:
+            version += "-loco"
         command = " ".join(["python -m streamser.training.calib_eval", *(argv or sys.argv[1:])])
         (args.out_dir / f"{version}.json").write_text(json.dumps(result, indent=1) + "\n")
         (args.out_dir / f"{version}.md").write_text(
