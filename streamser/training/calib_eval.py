@@ -61,9 +61,11 @@ ENROL_SECONDS = (5.0, 10.0, 20.0, 40.0)
 PROFILE_AND_PRIOR = "neutral 20s [prior] + session prior (two-fold)"  # profile_and_prior("prior")
 
 
-def profile_and_prior(method: str) -> str:
-    """Row name of a neutral-only profile made with ``method`` followed by the session prior."""
-    return f"neutral 20s [{method}] + session prior (two-fold)"
+def profile_and_prior(method: str, prompted: bool = False, session_prior: bool = True) -> str:
+    """Row name of a two-fold profile made with ``method`` (neutral-only, or with one prompted
+    sentence per emotion), followed by the session prior or not."""
+    what = "neutral 20s + 1/emotion" if prompted else "neutral 20s"
+    return f"{what} [{method}]{' + session prior' if session_prior else ''} (two-fold)"
 
 
 @dataclass(frozen=True)
@@ -270,14 +272,18 @@ def _score_prompted(sp: SpeakerData, method: str,
     return score
 
 
-def _profile_then_prior(sp: SpeakerData, adaptation: Adaptation) -> Step:
-    """One live step with a profile: adapt the window, then the session prior on the result."""
+def _profile_then_prior(sp: SpeakerData, adaptation: Adaptation,
+                        session_prior: bool = True) -> Step:
+    """One live step with a profile: adapt the window, then (by default) the session prior on
+    the result."""
     from streamser.core.session_prior import SessionPrior
 
     prior = SessionPrior(len(sp.labels))
 
     def step(e: np.ndarray, _own: np.ndarray, voiced: bool) -> np.ndarray:
         adapted = adaptation.probs(sp.params, e[None])[0]
+        if not session_prior:
+            return adapted
         out = prior.update(adapted, voiced)
         return adapted if out is None else out
     return step
@@ -312,6 +318,38 @@ def _score_profile_session(sp: SpeakerData, seconds: float, used: list[float],
     return score
 
 
+def _score_prompted_session(sp: SpeakerData, classes: Sequence[str], seconds: float,
+                            used: list[float], method: str, session_prior: bool = True) -> Scorer:
+    """What the product does with a prompted profile (neutral + one clip per other class of
+    ``classes``), followed by the session prior (or not), in one session per speaker.
+
+    Two-fold: the speaker's clips are split in two seeded halves; each half enrols a profile
+    from its own clips only (up to ``seconds`` of neutral speech, then the first voiced clip of
+    each other class) and its session scores the *other* half's clips.
+    """
+    perm = np.random.default_rng([sp.seed, 2]).permutation(len(sp.clips))
+    halves = [[sp.clips[i] for i in perm[0::2]], [sp.clips[i] for i in perm[1::2]]]
+    walks: list[Scorer] = []
+    for half in halves:
+        emb, got = _enrol_embeddings([c for c in half if c.label == "neutral"], sp.feats, seconds)
+        used.append(got)
+        if not len(emb):
+            return lambda _clip: None
+        groups = {"neutral": emb}
+        for label in (c for c in classes if c != "neutral"):
+            voiced = [sp.feats[c.path] for c in half
+                      if c.label == label and sp.feats[c.path].voiced.any()]
+            if voiced:
+                groups[label] = voiced[0].embedding[voiced[0].voiced]
+        adaptation = build_adaptation(sp.params, sp.labels, method, groups)
+        walks.append(_score_session(sp, _profile_then_prior(sp, adaptation, session_prior)))
+    first = {c.path for c in halves[0]}
+
+    def score(clip: Clip) -> np.ndarray | None:
+        return walks[1](clip) if clip.path in first else walks[0](clip)
+    return score
+
+
 def _score_oracle(sp: SpeakerData) -> Scorer:
     def score(clip: Clip) -> np.ndarray | None:
         rows = [sp.feats[c.path].embedding[_voiced_rows(sp.feats[c.path])]
@@ -332,7 +370,10 @@ def method_names(shift: Sequence[str], prompted: Sequence[str]) -> list[str]:
     rows = ["none", "running", "session prior"]
     rows += [f"neutral {s:g}s [{m}]" for m in shift for s in ENROL_SECONDS]
     rows += [f"neutral 20s + 1/emotion [{m}]" for m in prompted]
-    return [*rows, *(profile_and_prior(m) for m in shift), "oracle"]
+    rows += [profile_and_prior(m) for m in shift]
+    rows += [profile_and_prior(m, prompted=True, session_prior=sp) for m in prompted
+             for sp in (False, True)]
+    return [*rows, "oracle"]
 
 
 def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prior", "mean"),
@@ -380,6 +421,11 @@ def evaluate(model: Path, sets: Sequence[EvalSet], shift: Sequence[str] = ("prio
             for m in shift:
                 name = profile_and_prior(m)
                 scorers[name] = _score_profile_session(sp, 20.0, enrolled[name], m)
+            for m in prompted:
+                for with_prior in (False, True):
+                    name = profile_and_prior(m, prompted=True, session_prior=with_prior)
+                    scorers[name] = _score_prompted_session(sp, s.classes, 20.0, enrolled[name],
+                                                            m, with_prior)
             scorers["oracle"] = _score_oracle(sp)
             for clip in scored:
                 outs = {name: fn(clip) for name, fn in scorers.items()}
