@@ -138,6 +138,7 @@ RECIPES: dict[str, TrainConfig] = {
     "v6": _V6,
     "v5_distil2": replace(_V3, distil_weight=2.0),  # twice the distillation weight
     "v3_seed1": replace(_V3, seed=1),  # the same recipe, another seed: run-to-run noise
+    "v4_seed1": replace(_V4, seed=1),  # the shipped recipe, another seed
     "v3_global": replace(_V3, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
