@@ -57,8 +57,6 @@ __all__ = ["EvalSet", "evaluate", "main"]
 
 FOUR = ("neutral", "happy", "sad", "angry")
 ENROL_SECONDS = (5.0, 10.0, 20.0, 40.0)
-#: The live product with a profile: neutral-enrolment prior, then the session class prior.
-PROFILE_AND_PRIOR = "neutral 20s [prior] + session prior (two-fold)"  # profile_and_prior("prior")
 
 
 def profile_and_prior(method: str, prompted: bool = False, session_prior: bool = True) -> str:
@@ -66,6 +64,10 @@ def profile_and_prior(method: str, prompted: bool = False, session_prior: bool =
     sentence per emotion), followed by the session prior or not."""
     what = "neutral 20s + 1/emotion" if prompted else "neutral 20s"
     return f"{what} [{method}]{' + session prior' if session_prior else ''} (two-fold)"
+
+
+#: The live product with a neutral profile: the enrolment prior, then the session class prior.
+PROFILE_AND_PRIOR = profile_and_prior("prior")
 
 
 @dataclass(frozen=True)
