@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -176,6 +177,42 @@ class ClipSet:
         return np.interp(np.linspace(0.0, n_src - 1, window), np.arange(n_src), seg).astype(
             np.float32
         )
+
+    @cached_property
+    def _speaker_groups(
+        self,
+    ) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], np.ndarray]]:
+        """Clip indices per ``(corpus, speaker)``: all of them, and the neutral ones."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, u in enumerate(self.utterances):
+            groups.setdefault((u.corpus, u.speaker), []).append(i)
+        every = {key: np.array(v) for key, v in groups.items()}
+        neutral = {key: v[[self.utterances[i].label == "neutral" for i in v]]
+                   for key, v in every.items()}
+        return every, neutral
+
+    def reference_indices(
+        self, idx: np.ndarray, k: int, rng: np.random.Generator, p_neutral: float = 0.5
+    ) -> np.ndarray:
+        """``[len(idx), k]`` clips of the same speaker as each clip of ``idx``, another clip
+        where the speaker has one: the voice's reference (an enrolment, a session so far).
+
+        With probability ``p_neutral`` a row's references are the speaker's neutral clips (as a
+        neutral enrolment gives), otherwise any of the speaker's clips (as a session does).
+        """
+        by_speaker, neutral = self._speaker_groups
+        out = np.empty((len(idx), k), dtype=np.int64)
+        for row, i in enumerate(idx):
+            u = self.utterances[int(i)]
+            key = (u.corpus, u.speaker)
+            pool = neutral[key] if rng.random() < p_neutral else by_speaker[key]
+            others = pool[pool != i]
+            if len(others) == 0:
+                others = by_speaker[key][by_speaker[key] != i]
+            if len(others) == 0:
+                others = np.array([int(i)])
+            out[row] = rng.choice(others, size=k)
+        return out
 
     def draw(self, size: int, rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
         """Indices of ``size`` clips drawn (with replacement) with probabilities ``weights``."""

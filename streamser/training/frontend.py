@@ -127,17 +127,49 @@ class LogMel(nn.Module):
         power = real * real + imag * imag
         return torch.matmul(self.melfb, power)
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+    def _band_mean(self, power: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
+        """Per-band mean of ``logmel`` over speech frames (frame energy within ``speech_db`` of
+        the window's loudest): ``[batch, n_mels, 1]``, natural-log power units."""
+        frame_db = torch.log(power.sum(dim=1, keepdim=True) + 1e-12)
+        speech = (frame_db >= frame_db.amax(dim=2, keepdim=True) - self.speech_nat).float()
+        return (logmel * speech).sum(dim=2, keepdim=True) / speech.sum(
+            dim=2, keepdim=True
+        ).clamp_min(1.0)
+
+    def band_mean(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``[batch, n_mels]``: each window's per-band log-mel mean over its speech frames.
+
+        Averaged over many windows of one voice (an enrolment, a session) it is that voice's
+        *reference*: its long-term spectrum through its microphone and room, which
+        :meth:`forward` can subtract instead of the window's own mean.
+        """
+        power = self.power_mel(waveform)
+        return self._band_mean(power, torch.log(power + 1e-12)).squeeze(2)
+
+    def forward(
+        self,
+        waveform: torch.Tensor,
+        reference: torch.Tensor | None = None,
+        ref_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Features of ``waveform`` ``[batch, samples]``.
+
+        With ``norm="band"``, ``reference`` (``[batch or 1, n_mels]``, from :meth:`band_mean`)
+        and ``ref_weight`` (``[batch or 1]`` in [0, 1]) blend what is subtracted per band:
+        ``w * reference + (1 - w) * the window's own mean``. At ``w = 1`` the voice's and the
+        chain's fixed colour is removed while the window's departure from that voice's usual
+        spectrum (vocal effort, tension) is kept; at ``w = 0`` (or with no reference) it is
+        the plain band front end. A level offset between reference and window cancels in the
+        final standardisation.
+        """
         power = self.power_mel(waveform)
         logmel = torch.log(power + 1e-12)
         if self.cfg.norm == "band":
-            # Per-band mean over speech frames (frame energy within speech_db of the loudest),
-            # subtracted before the floor, so a fixed tilt is removed from pauses as well.
-            frame_db = torch.log(power.sum(dim=1, keepdim=True) + 1e-12)
-            speech = (frame_db >= frame_db.amax(dim=2, keepdim=True) - self.speech_nat).float()
-            band_mean = (logmel * speech).sum(dim=2, keepdim=True) / speech.sum(
-                dim=2, keepdim=True
-            ).clamp_min(1.0)
+            # Subtracted before the floor, so a fixed tilt is removed from pauses as well.
+            band_mean = self._band_mean(power, logmel)
+            if reference is not None and ref_weight is not None:
+                w = ref_weight.reshape(-1, 1, 1)
+                band_mean = w * reference.unsqueeze(2) + (1.0 - w) * band_mean
             logmel = logmel - (1.0 - self.cfg.band_keep) * band_mean
         peak = torch.amax(logmel, dim=(1, 2), keepdim=True)
         logmel = torch.maximum(logmel, peak - self.floor_nat)

@@ -289,8 +289,13 @@ class SERModel(nn.Module):
         distil = self.distil_head(pooled) if self.distil_head is not None else None
         return logits, emb, distil
 
-    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_features(self.frontend(waveform))
+    def forward(
+        self,
+        waveform: torch.Tensor,
+        reference: torch.Tensor | None = None,
+        ref_weight: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_features(self.frontend(waveform, reference, ref_weight))
 
 
 def build_model(n_classes: int, cfg: ModelConfig) -> SERModel:

@@ -62,6 +62,14 @@ class TrainConfig:
     metric_weight: float = 1.0
     corpus_weights: tuple[tuple[str, float], ...] = (("ravdess", 0.6),)
     balance_speakers: bool = False
+    #: Speaker-relative training: the share of crops whose band front end subtracts a
+    #: *reference* (the mean band spectrum of ``reference_clips`` other crops of the same
+    #: speaker, through the same recording chain) instead of the crop's own band mean; see
+    #: :meth:`~streamser.training.frontend.LogMel.forward`. 0 = off (the plain band front end).
+    reference_p: float = 0.0
+    reference_clips: int = 2
+    #: Share of reference draws taken from the speaker's neutral clips (an enrolment).
+    reference_neutral_p: float = 0.5
     seed: int = 0
     threads: int = 2
 
@@ -81,8 +89,16 @@ class TrainConfig:
         return round(self.hop_s * SAMPLE_RATE)
 
     def to_json(self) -> dict:
-        """JSON-friendly dict of the whole recipe."""
-        return asdict(self)
+        """JSON-friendly dict of the whole recipe.
+
+        Fields added after a run was trained are left out while they hold their "off"
+        value, so that run's checkpoint still matches its recipe and is reused or resumed.
+        """
+        d = asdict(self)
+        if self.reference_p == 0.0:
+            for key in ("reference_p", "reference_clips", "reference_neutral_p"):
+                d.pop(key)
+        return d
 
     @staticmethod
     def from_json(d: dict) -> TrainConfig:
@@ -231,12 +247,27 @@ def train(
                                        a.p_speed if a.enabled else 0.0,
                                        p_codec=cfg.channel.p_codec if cfg.channel.enabled
                                        else 0.0)
+            if cfg.reference_p > 0:
+                # The references ride in the same row as the crop, so one recording chain
+                # (microphone, room, noise) colours both, as it does a live session.
+                ridx = data.reference_indices(idx, cfg.reference_clips, rng,
+                                              cfg.reference_neutral_p)
+                rb, _, _ = data.batch_at(ridx.ravel(), cfg.crop, rng,
+                                         a.speed if a.enabled else (1.0, 1.0),
+                                         a.p_speed if a.enabled else 0.0)
+                xb = np.concatenate([xb, rb.reshape(len(idx), -1)], axis=1)
             x = torch.from_numpy(xb)
             y = torch.from_numpy(yb)
             x = channel(x, g)
             pool = x[torch.randperm(len(x), generator=g)] if a.enabled else None
             x = augment_waveforms(x, a, g, pool)
-            feats = spec_augment(model.frontend(x), a, g)
+            ref, ref_w = None, None
+            if cfg.reference_p > 0:
+                ref = model.frontend.band_mean(x[:, cfg.crop:].reshape(-1, cfg.crop))
+                ref = ref.view(len(x), cfg.reference_clips, -1).mean(dim=1)
+                ref_w = (torch.rand(len(x), generator=g) < cfg.reference_p).float()
+                x = x[:, : cfg.crop]
+            feats = spec_augment(model.frontend(x, ref, ref_w), a, g)
             logits, emb, distil = model.forward_train(feats)
             has = y >= 0  # rows with an emotion category (BAVED's low/high levels have none)
             ce = F.cross_entropy(logits[has], y[has], label_smoothing=cfg.label_smoothing)

@@ -215,3 +215,52 @@ def test_distillation_pulls_the_trunk_toward_the_teacher(tmp_path, monkeypatch):
     (tmp_path / "cache" / "teacher" / "resemblyzer-syn.npz").unlink()
     with pytest.raises(RuntimeError, match="teacher render"):
         train(cfg, data, tmp_path / "run2", progress=False)
+
+
+def test_reference_front_end_removes_the_voice_colour_and_keeps_the_departure():
+    """With the speaker's reference subtracted (w = 1), a fixed colour shared by reference and
+    window disappears as with the window's own mean, while a window that departs from the
+    voice's usual spectrum keeps that departure (which w = 0 would erase)."""
+    from streamser.training.channel import spectral_tilt
+
+    fe = LogMel(FrontEndConfig(norm="band", top_db=60.0))
+    voice = torch.from_numpy(_tone(300.0, 2.0, 3))[None]
+    tilted = spectral_tilt(voice, torch.tensor([12.0]))
+    ref_plain = fe.band_mean(voice)
+    ref_tilted = fe.band_mean(tilted)
+    one = torch.ones(1)
+    # The same chain on window and reference: the tilt cancels (to the frame-mask rounding
+    # the plain band front end also has).
+    same = fe(tilted, ref_tilted, one) - fe(voice, ref_plain, one)
+    assert float(same.abs().mean()) < 0.05
+    # A window tilted against its voice's reference keeps the tilt with w = 1 ...
+    kept = fe(tilted, ref_plain, one) - fe(voice, ref_plain, one)
+    assert float(kept.abs().mean()) > 0.3
+    # ... and loses it with w = 0 (the plain band front end), as before.
+    lost = fe(tilted, ref_plain, torch.zeros(1)) - fe(voice)
+    assert float(lost.abs().mean()) < 0.05
+
+
+def test_reference_indices_stay_within_the_speaker():
+    data = _clipset()
+    rng = np.random.default_rng(0)
+    idx = np.arange(len(data))
+    refs = data.reference_indices(idx, 3, rng, p_neutral=0.5)
+    assert refs.shape == (len(data), 3)
+    speakers = np.array([u.speaker for u in data.utterances])
+    assert (speakers[refs] == speakers[idx][:, None]).all()
+    assert (refs != idx[:, None]).all()  # every synthetic speaker has other clips
+
+
+def test_speaker_relative_training_runs_and_resumes(tmp_path):
+    """A real speaker-relative run (references through the channel augmentation) trains,
+    and an older recipe's JSON (no reference fields) still matches its own config."""
+    from streamser.training.channel import ChannelConfig
+
+    cfg = TrainConfig(model=TINY, epochs=1, steps_per_epoch=2, batch_size=6, threads=1,
+                      channel=ChannelConfig(), reference_p=0.7)
+    path = train(cfg, _clipset(), tmp_path, progress=False)
+    _model, state = load_checkpoint(path)
+    assert state["config"]["reference_p"] == 0.7
+    assert np.isfinite(state["history"][-1]["ce"])
+    assert "reference_p" not in TrainConfig(model=TINY).to_json()

@@ -1,0 +1,209 @@
+"""Speaker-relative scoring: a held-out corpus through a model whose front end subtracts a
+reference spectrum of the voice (see :meth:`streamser.training.frontend.LogMel.forward`).
+
+For every leave-one-corpus-out run of a recipe (``runs/loco-<recipe>-s<steps>/<target>/
+model.pt``), each test speaker is scored on the shared four classes in these modes:
+
+- ``own``: the plain band front end (each window subtracts its own mean), the model alone;
+- ``running``: one live session: the speaker's clips in a random order, each window's reference
+  the mean band spectrum (:meth:`~streamser.training.frontend.LogMel.band_mean`) of every
+  window heard so far, this one included, once ``min_windows`` have been heard (before that,
+  ``own``) — what a live analyzer can do with no enrolment;
+- ``neutral``: a neutral enrolment: the reference is the mean band spectrum of the speaker's
+  neutral clips adding up to ``enrol_s`` seconds of speech, or half of them where they are
+  fewer (RAVDESS: 2 clips, about 7 s); those clips are never scored, in any mode, so every
+  mode is scored on the same clips;
+- ``session``: the reference of all the speaker's labelled clips (an upper bound for
+  ``running``: a session that has heard everything);
+
+and each of ``own``, ``running`` and ``neutral`` again followed by the live session prior
+(:class:`streamser.core.session_prior.SessionPrior`, the clips in the same random order).
+
+Usage (after ``python -m streamser.training.loco loco --recipe v7``)::
+
+    python -m streamser.training.reference_eval --recipe v7 [--targets nemo ased]
+
+Writes ``docs/model/results/reference-<recipe>.json``. Runs on the training thread count given
+by ``--threads``; nothing here is used by the live analyzer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from streamser.core.session_prior import PriorConfig
+from streamser.training import metrics
+from streamser.training.data import FRAME, engine_windows, voiced_frames
+from streamser.training.experiments import RESULTS, runs_dir
+from streamser.training.loco import LOCO_TARGETS, SHARED4, _pool, _recipe, restrict
+from streamser.training.nets import SERModel
+from streamser.training.prior_eval import session_probs, softmax_rows
+from streamser.training.train import TrainConfig, load_checkpoint
+
+__all__ = ["MODES", "SpeakerPlan", "evaluate_target", "main", "plan_speaker"]
+
+log = logging.getLogger(__name__)
+
+#: Scoring modes, in the order of the printed table.
+MODES: tuple[str, ...] = ("own", "own+prior", "running", "running+prior", "neutral",
+                          "neutral+prior", "session")
+
+
+@dataclass(frozen=True)
+class SpeakerPlan:
+    """Which of one speaker's clips enrol, which are scored, and in what order.
+
+    Indices are into the held-out corpus's clip list; ``order`` is the scored clips in the
+    session's (random) playing order.
+    """
+
+    enrol: tuple[int, ...]
+    order: tuple[int, ...]
+
+
+def plan_speaker(clips: Sequence[int], labels: Sequence[str | None],
+                 speech_s: Sequence[float], enrol_s: float,
+                 rng: np.random.Generator) -> SpeakerPlan | None:
+    """Neutral clips (in a random order) until ``enrol_s`` seconds of speech enrol, but at
+    most half of the speaker's neutral clips, so neutral is still scored; the speaker's
+    shared-class clips that remain are scored. ``None`` with fewer than two neutral clips."""
+    neutral = [i for i in clips if labels[i] == "neutral"]
+    if len(neutral) < 2:
+        return None
+    enrol: list[int] = []
+    total = 0.0
+    for i in rng.permutation(neutral):
+        if total >= enrol_s or len(enrol) >= len(neutral) // 2:
+            break
+        enrol.append(int(i))
+        total += speech_s[int(i)]
+    scored = [i for i in clips if labels[i] in SHARED4 and i not in enrol]
+    return SpeakerPlan(tuple(enrol), tuple(int(i) for i in rng.permutation(scored)))
+
+
+@torch.no_grad()
+def _band_means(model: SERModel, windows: np.ndarray, batch: int = 256) -> np.ndarray:
+    out = [model.frontend.band_mean(torch.from_numpy(windows[s: s + batch])).numpy()
+           for s in range(0, len(windows), batch)]
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def _logits(model: SERModel, windows: np.ndarray, ref: np.ndarray, weight: np.ndarray,
+            batch: int = 256) -> np.ndarray:
+    out = []
+    for s in range(0, len(windows), batch):
+        z, _ = model(torch.from_numpy(windows[s: s + batch]),
+                     torch.from_numpy(ref[s: s + batch].astype(np.float32)),
+                     torch.from_numpy(weight[s: s + batch].astype(np.float32)))
+        out.append(z.numpy())
+    return np.concatenate(out)
+
+
+def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s: float = 20.0,
+                    min_windows: int = 8, seed: int = 0) -> dict:
+    """UA / WA / most-predicted share per mode (module docstring) for one held-out corpus."""
+    cfg = _recipe(recipe, steps, None)
+    path = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}" / target / "model.pt"
+    model, state = load_checkpoint(path)
+    run_cfg = TrainConfig.from_json(state["config"])
+    labels = list(state["labels"])
+    utts, audio = _pool([target], lambda u: u.label in labels)
+    wins = [engine_windows(a, run_cfg.window, run_cfg.hop) for a in audio]
+    bounds = np.cumsum([0, *[len(w) for w in wins]])
+    flat = np.concatenate(wins)
+    bm = _band_means(model, flat)
+    speech_s = [float(voiced_frames(a).sum()) * FRAME / 16_000 for a in audio]
+    rng = np.random.default_rng(seed)
+    speakers = sorted({u.speaker for u in utts})
+    n_mels = bm.shape[1]
+    ref = {m: np.zeros((len(flat), n_mels)) for m in ("running", "neutral", "session")}
+    weight = {m: np.zeros(len(flat)) for m in ref}
+    plans: list[SpeakerPlan] = []
+    for s in speakers:
+        clips = [i for i, u in enumerate(utts) if u.speaker == s]
+        plan = plan_speaker(clips, [u.label for u in utts], speech_s, enrol_s, rng)
+        if plan is None:
+            continue
+        plans.append(plan)
+        rows_of = {i: np.arange(bounds[i], bounds[i + 1]) for i in clips}
+        enrol_rows = np.concatenate([rows_of[i] for i in plan.enrol])
+        all_rows = np.concatenate([rows_of[i] for i in clips])
+        heard = np.zeros(n_mels)
+        n_heard = 0
+        for i in plan.order:
+            for r in rows_of[i]:
+                heard += bm[r]
+                n_heard += 1
+                ref["running"][r] = heard / n_heard
+                weight["running"][r] = 1.0 if n_heard >= min_windows else 0.0
+            ref["neutral"][rows_of[i]] = bm[enrol_rows].mean(axis=0)
+            ref["session"][rows_of[i]] = bm[all_rows].mean(axis=0)
+            weight["neutral"][rows_of[i]] = weight["session"][rows_of[i]] = 1.0
+    scored = np.concatenate([np.arange(bounds[i], bounds[i + 1])
+                             for p in plans for i in p.order])
+    logits = {"own": _logits(model, flat[scored], np.zeros((len(scored), n_mels)),
+                             np.zeros(len(scored)))}
+    for m in ref:
+        logits[m] = _logits(model, flat[scored], ref[m][scored], weight[m][scored])
+    pos = {int(r): k for k, r in enumerate(scored)}  # flat window row -> scored row
+    truth: list[int] = []
+    preds: dict[str, list[np.ndarray]] = {m: [] for m in MODES}
+    for p in plans:
+        # window probabilities of this speaker's scored clips, per mode, in session order
+        for base in ("own", "running", "neutral", "session"):
+            wp_clips = [softmax_rows(logits[base][[pos[r] for r in range(bounds[i],
+                                                                             bounds[i + 1])]])
+                        for i in p.order]
+            order = np.arange(len(p.order))
+            preds[base].append(restrict(session_probs(wp_clips, order, None), labels,
+                                        SHARED4).argmax(1))
+            if base != "session":
+                preds[f"{base}+prior"].append(restrict(
+                    session_probs(wp_clips, order, PriorConfig()), labels, SHARED4).argmax(1))
+        truth.extend(SHARED4.index(utts[i].label or "") for i in p.order)
+    y = np.array(truth)
+    out: dict = {"n_clips": len(y), "n_speakers": len(plans),
+                 "enrol_clips": sum(len(p.enrol) for p in plans),
+                 "enrol_s_mean": float(np.mean([sum(speech_s[i] for i in p.enrol)
+                                                for p in plans]))}
+    for m in MODES:
+        pr = np.concatenate(preds[m])
+        share = np.bincount(pr, minlength=4) / len(pr)
+        out[m] = {"ua": metrics.unweighted_accuracy(y, pr, 4),
+                  "wa": metrics.weighted_accuracy(y, pr),
+                  "most_predicted": SHARED4[int(share.argmax())],
+                  "most_predicted_share": float(share.max())}
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (module docstring)."""
+    ap = argparse.ArgumentParser(prog="python -m streamser.training.reference_eval")
+    ap.add_argument("--recipe", required=True)
+    ap.add_argument("--targets", nargs="+", default=list(LOCO_TARGETS), choices=LOCO_TARGETS)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--enrol-s", type=float, default=20.0)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    out_path = RESULTS / f"reference-{args.recipe}.json"
+    result = json.loads(out_path.read_text()) if out_path.exists() else {"recipe": args.recipe}
+    result.setdefault("targets", {})
+    for t in args.targets:
+        result["targets"][t] = evaluate_target(args.recipe, t, args.steps, args.enrol_s)
+        print(t, " ".join(f"{m} {result['targets'][t][m]['ua']:.3f}" for m in MODES), flush=True)
+        out_path.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
