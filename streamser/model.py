@@ -16,9 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from streamser.core.contract import (
+    BAND_MEAN_OUTPUT,
     EMBEDDING_OUTPUT,
     INPUT_NAME,
     PROBS_OUTPUT,
+    REFERENCE_INPUT,
+    REFERENCE_KEY,
+    REFERENCE_WEIGHT_INPUT,
     ModelSpec,
     Prediction,
     parse_metadata,
@@ -42,8 +46,11 @@ class ModelRunner:
         self.path = path
         self.provider = provider
         self._outputs = [PROBS_OUTPUT]
-        if EMBEDDING_OUTPUT in {o.name for o in session.get_outputs()}:  # type: ignore[attr-defined]
+        names = {o.name for o in session.get_outputs()}  # type: ignore[attr-defined]
+        if EMBEDDING_OUTPUT in names:
             self._outputs.append(EMBEDDING_OUTPUT)
+        if spec.speaker_reference:
+            self._outputs.append(BAND_MEAN_OUTPUT)
 
     @classmethod
     def load(cls, path: str | Path, threads: int = 1, use_gpu: bool = True) -> ModelRunner:
@@ -121,6 +128,17 @@ class ModelRunner:
                 f"{path}: outputs are {sorted(outputs)}; '{PROBS_OUTPUT}' [batch, n_labels] "
                 "is required."
             )
+        if spec.speaker_reference:
+            optional = {i.name for i in session.get_overridable_initializers()}  # type: ignore[attr-defined]
+            lacking = [n for n in (REFERENCE_INPUT, REFERENCE_WEIGHT_INPUT) if n not in optional]
+            lacking += [n for n in (EMBEDDING_OUTPUT, BAND_MEAN_OUTPUT) if n not in outputs]
+            if lacking:
+                raise ModelContractError(
+                    f"{path}: metadata says '{REFERENCE_KEY}' but the graph lacks {lacking}"
+                    f"; a speaker-relative model has optional inputs '{REFERENCE_INPUT}' and "
+                    f"'{REFERENCE_WEIGHT_INPUT}' and outputs '{EMBEDDING_OUTPUT}' and "
+                    f"'{BAND_MEAN_OUTPUT}'. Re-export it with 'streamser export'."
+                )
         n = outputs[PROBS_OUTPUT].shape[-1]
         if isinstance(n, int) and n != len(spec.labels):
             raise ModelContractError(
@@ -128,15 +146,21 @@ class ModelRunner:
                 f"{len(spec.labels)} labels {list(spec.labels)}; they must match."
             )
 
-    def predict(self, waveforms: np.ndarray) -> Prediction:
+    def predict(self, waveforms: np.ndarray, reference: np.ndarray | None = None) -> Prediction:
         """Classify a batch of 16 kHz windows: ``waveforms`` float32 [batch, samples].
 
-        Called on the inference thread. Raises ValueError for a wrongly shaped array (a bug).
+        ``reference`` is a voice's mean ``band_mean`` [n_mels] (a speaker-relative model only;
+        ignored by others): the windows are then scored relative to that voice. Called on the
+        inference thread. Raises ValueError for a wrongly shaped array (a bug).
         """
         if waveforms.ndim != 2:
             raise ValueError(f"waveforms must be [batch, samples], got shape {waveforms.shape}")
         batch = np.ascontiguousarray(waveforms, dtype=np.float32)
-        result = self._session.run(self._outputs, {INPUT_NAME: batch})  # type: ignore[attr-defined]
+        feed = {INPUT_NAME: batch}
+        if reference is not None and self.spec.speaker_reference:
+            feed[REFERENCE_INPUT] = np.asarray(reference, dtype=np.float32).reshape(1, -1)
+            feed[REFERENCE_WEIGHT_INPUT] = np.ones(1, dtype=np.float32)
+        result = self._session.run(self._outputs, feed)  # type: ignore[attr-defined]
         probs = np.asarray(result[0], dtype=np.float32)
         if probs.shape != (len(batch), len(self.spec.labels)):
             raise ModelContractError(
@@ -152,4 +176,6 @@ class ModelRunner:
                 "model must return probabilities. The file is probably damaged: re-download or "
                 "re-export it."
             )
-        return Prediction(probs, embedding)
+        band_mean = (np.asarray(result[2], dtype=np.float32) if self.spec.speaker_reference
+                     else None)
+        return Prediction(probs, embedding, band_mean)

@@ -36,6 +36,9 @@ def test_conforming_model_loads_and_predicts(tiny_runner: ModelRunner) -> None:
         ({"window_s": "two"}, "not a number"),
         ({"hop_s": "-1"}, "positive finite"),
         ({"labels": json.dumps(["neutral", "happy", "sad"])}, "has 4 columns"),
+        ({"speaker_reference": "mfcc_mean"}, "only kind of voice reference"),
+        ({"speaker_reference": "band_mean"}, "graph lacks ['reference', 'reference_weight', "
+                                             "'band_mean']"),
     ],
 )
 def test_metadata_breaches_are_refused(

@@ -19,7 +19,17 @@ A streamser model is an ONNX graph with
   ============== ======================================================= ===================
 
   Further keys (``training_data``, ``metrics``, ``license`` ...) are carried along as
-  :attr:`ModelSpec.extra` and shown to users, never interpreted.
+  :attr:`ModelSpec.extra` and shown to users, never interpreted, except ``uncertain_below``
+  (a calibrated confidence threshold) and ``speaker_reference``.
+
+A *speaker-relative* model (metadata ``speaker_reference = "band_mean"``) also has
+
+- output ``band_mean``: float32 ``[batch, n_mels]``, each window's mean log-mel spectrum over its
+  speech frames;
+- optional inputs ``reference``: float32 ``[1 or batch, n_mels]`` (a voice's mean ``band_mean``:
+  its enrolment or its session so far) and ``reference_weight``: float32 ``[1 or batch]`` in
+  [0, 1], how much of the reference replaces the window's own spectrum. Both default to zeros
+  (graph initializers), so a caller that feeds only ``waveform`` gets the model's own output.
 
 This module parses and checks the metadata; :mod:`streamser.model` opens the file with
 onnxruntime and checks the graph's inputs and outputs. Nothing is ever guessed from a file name.
@@ -39,9 +49,13 @@ from streamser.core.labels import CANONICAL_LABELS, check_labels
 from streamser.errors import ModelContractError
 
 __all__ = [
+    "BAND_MEAN_OUTPUT",
     "EMBEDDING_OUTPUT",
     "INPUT_NAME",
     "PROBS_OUTPUT",
+    "REFERENCE_INPUT",
+    "REFERENCE_KEY",
+    "REFERENCE_WEIGHT_INPUT",
     "REQUIRED_METADATA",
     "SAMPLE_RATE",
     "UNCERTAIN_KEY",
@@ -57,6 +71,11 @@ EMBEDDING_OUTPUT = "embedding"
 REQUIRED_METADATA = ("labels", "sample_rate", "window_s", "hop_s", "model_version")
 #: Optional metadata: confidence below which a voiced frame says "uncertain" (0 < value < 1).
 UNCERTAIN_KEY = "uncertain_below"
+#: Optional metadata of a speaker-relative model; its only allowed value names the output.
+REFERENCE_KEY = "speaker_reference"
+REFERENCE_INPUT = "reference"
+REFERENCE_WEIGHT_INPUT = "reference_weight"
+BAND_MEAN_OUTPUT = "band_mean"
 
 
 @dataclass(frozen=True)
@@ -93,13 +112,20 @@ class ModelSpec:
         raw = self.extra.get(UNCERTAIN_KEY)
         return None if raw is None else float(raw)
 
+    @property
+    def speaker_reference(self) -> bool:
+        """Whether the model is speaker-relative (takes a ``reference``; module docstring)."""
+        return self.extra.get(REFERENCE_KEY) == BAND_MEAN_OUTPUT
+
 
 @dataclass(frozen=True)
 class Prediction:
-    """Model output for a batch: ``probs`` [batch, n_labels]; ``embedding`` [batch, D] or None."""
+    """Model output for a batch: ``probs`` [batch, n_labels]; ``embedding`` [batch, D] or None;
+    ``band_mean`` [batch, n_mels] from a speaker-relative model, else None."""
 
     probs: np.ndarray
     embedding: np.ndarray | None
+    band_mean: np.ndarray | None = None
 
 
 def _number(meta: Mapping[str, str], key: str, source: str) -> float:
@@ -181,6 +207,12 @@ def parse_metadata(meta: Mapping[str, str], source: str = "model") -> ModelSpec:
     extra = {key: value for key, value in meta.items() if key not in REQUIRED_METADATA}
     if UNCERTAIN_KEY in extra:
         check_uncertain_below(extra[UNCERTAIN_KEY], f"{source}: metadata '{UNCERTAIN_KEY}'")
+    if REFERENCE_KEY in extra and extra[REFERENCE_KEY] != BAND_MEAN_OUTPUT:
+        raise ModelContractError(
+            f"{source}: metadata '{REFERENCE_KEY}' is {extra[REFERENCE_KEY]!r}; the only kind "
+            f"of voice reference streamser knows is {BAND_MEAN_OUTPUT!r}. Upgrade streamser, "
+            "or use a model without this key."
+        )
     return ModelSpec(
         labels=tuple(labels),
         sample_rate=SAMPLE_RATE,

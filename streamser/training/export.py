@@ -19,10 +19,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from streamser.contract import EMBEDDING_OUTPUT, INPUT_NAME, PROBS_OUTPUT, parse_metadata
-from streamser.training.nets import SERModel
+from streamser.contract import (
+    BAND_MEAN_OUTPUT,
+    EMBEDDING_OUTPUT,
+    INPUT_NAME,
+    PROBS_OUTPUT,
+    REFERENCE_INPUT,
+    REFERENCE_KEY,
+    REFERENCE_WEIGHT_INPUT,
+    parse_metadata,
+)
+from streamser.training.nets import SERModel, reference_forward
 
-__all__ = ["ExportWrapper", "export_checkpoint", "export_model"]
+__all__ = [
+    "ExportWrapper", "ReferenceExportWrapper", "export_checkpoint", "export_model",
+]
 
 log = logging.getLogger(__name__)
 OPSET = 17
@@ -41,6 +52,30 @@ class ExportWrapper(nn.Module):
         return torch.softmax(logits * self.inv_t, dim=1), emb
 
 
+class ReferenceExportWrapper(ExportWrapper):
+    """``(waveform, reference, reference_weight) -> (probs, embedding, band_mean)``: a model
+    trained speaker-relative (``TrainConfig.reference_p > 0``)."""
+
+    def forward(  # type: ignore[override]
+        self, waveform: torch.Tensor, reference: torch.Tensor, reference_weight: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, emb, band_mean = reference_forward(self.model, waveform, reference,
+                                                   reference_weight)
+        return torch.softmax(logits * self.inv_t, dim=1), emb, band_mean
+
+
+def _default_reference_inputs(proto: object, n_mels: int) -> None:
+    """Give ``reference`` and ``reference_weight`` zero defaults (initializers of the same
+    name), so a caller that feeds only ``waveform`` gets the plain band front end."""
+    from onnx import numpy_helper
+
+    graph = proto.graph  # type: ignore[attr-defined]
+    graph.initializer.extend([
+        numpy_helper.from_array(np.zeros((1, n_mels), np.float32), REFERENCE_INPUT),
+        numpy_helper.from_array(np.zeros(1, np.float32), REFERENCE_WEIGHT_INPUT),
+    ])
+
+
 def export_model(
     model: SERModel,
     path: Path | str,
@@ -48,36 +83,51 @@ def export_model(
     metadata: Mapping[str, str],
     temperature: float = 1.0,
     window_samples: int = 32_000,
+    reference: bool = False,
 ) -> Path:
     """Write ``model`` to ``path`` as ONNX (opset 17, dynamic batch and samples) with metadata.
 
     ``metadata`` must hold the contract keys except ``labels`` (added here from ``labels``).
+    With ``reference`` (a speaker-relative model) the graph also takes the optional inputs
+    ``reference`` [1 or batch, n_mels] and ``reference_weight`` [1 or batch] (both default to
+    zeros) and returns ``band_mean`` [batch, n_mels]; metadata ``speaker_reference`` says so.
     """
     import onnx
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportWrapper(model.eval(), temperature).eval()
+    n_mels = model.frontend.cfg.n_mels
+    wrapper = (ReferenceExportWrapper if reference else ExportWrapper)(model.eval(),
+                                                                      temperature).eval()
     example = torch.zeros(2, window_samples)
     example[:, ::97] = 0.01  # any non-silent input
+    args: tuple[torch.Tensor, ...] = (example,)
+    inputs, outputs = [INPUT_NAME], [PROBS_OUTPUT, EMBEDDING_OUTPUT]
+    axes: dict[str, dict[int, str]] = {INPUT_NAME: {0: "batch", 1: "samples"},
+                                       PROBS_OUTPUT: {0: "batch"}, EMBEDDING_OUTPUT: {0: "batch"}}
+    if reference:
+        args = (example, torch.zeros(1, n_mels), torch.zeros(1))
+        inputs += [REFERENCE_INPUT, REFERENCE_WEIGHT_INPUT]
+        outputs.append(BAND_MEAN_OUTPUT)
+        axes.update({REFERENCE_INPUT: {0: "ref_batch"}, REFERENCE_WEIGHT_INPUT: {0: "ref_batch"},
+                     BAND_MEAN_OUTPUT: {0: "batch"}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter deprecation chatter, not our warnings
         torch.onnx.export(
             wrapper,
-            (example,),
+            args,
             str(out),
-            input_names=[INPUT_NAME],
-            output_names=[PROBS_OUTPUT, EMBEDDING_OUTPUT],
-            dynamic_axes={
-                INPUT_NAME: {0: "batch", 1: "samples"},
-                PROBS_OUTPUT: {0: "batch"},
-                EMBEDDING_OUTPUT: {0: "batch"},
-            },
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
         )
     proto = onnx.load(str(out))
     meta = {**metadata, "labels": json.dumps(list(labels))}
+    if reference:
+        _default_reference_inputs(proto, n_mels)
+        meta[REFERENCE_KEY] = BAND_MEAN_OUTPUT
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -120,7 +170,8 @@ def export_checkpoint(
                    "TESS CC BY-NC-ND 4.0); code MIT",
         **(extra or {}),
     }
-    path = export_model(model, output, tuple(state["labels"]), meta, t, cfg.window)
+    path = export_model(model, output, tuple(state["labels"]), meta, t, cfg.window,
+                        reference=cfg.reference_p > 0)
     log.info("exported %s (%.2f MB, T=%.3f)", path, path.stat().st_size / 1e6, t)
     return path
 

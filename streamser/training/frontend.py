@@ -152,7 +152,16 @@ class LogMel(nn.Module):
         reference: torch.Tensor | None = None,
         ref_weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Features of ``waveform`` ``[batch, samples]``.
+        """Features of ``waveform`` ``[batch, samples]`` (see :meth:`features`)."""
+        return self.features(waveform, reference, ref_weight)[0]
+
+    def features(
+        self,
+        waveform: torch.Tensor,
+        reference: torch.Tensor | None = None,
+        ref_weight: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(features [batch, 1, n_mels, frames], own band mean [batch, n_mels])``.
 
         With ``norm="band"``, ``reference`` (``[batch or 1, n_mels]``, from :meth:`band_mean`)
         and ``ref_weight`` (``[batch or 1]`` in [0, 1]) blend what is subtracted per band:
@@ -164,16 +173,17 @@ class LogMel(nn.Module):
         """
         power = self.power_mel(waveform)
         logmel = torch.log(power + 1e-12)
+        own = self._band_mean(power, logmel)
         if self.cfg.norm == "band":
             # Subtracted before the floor, so a fixed tilt is removed from pauses as well.
-            band_mean = self._band_mean(power, logmel)
+            band_mean = own
             if reference is not None and ref_weight is not None:
                 w = ref_weight.reshape(-1, 1, 1)
-                band_mean = w * reference.unsqueeze(2) + (1.0 - w) * band_mean
+                band_mean = w * reference.unsqueeze(2) + (1.0 - w) * own
             logmel = logmel - (1.0 - self.cfg.band_keep) * band_mean
         peak = torch.amax(logmel, dim=(1, 2), keepdim=True)
         logmel = torch.maximum(logmel, peak - self.floor_nat)
         mean = logmel.mean(dim=(1, 2), keepdim=True)
         centred = logmel - mean
         std = torch.sqrt((centred * centred).mean(dim=(1, 2), keepdim=True) + 1e-5)
-        return (centred / std).unsqueeze(1)
+        return (centred / std).unsqueeze(1), own.squeeze(2)

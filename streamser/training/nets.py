@@ -21,7 +21,9 @@ from torch.nn import functional as F
 
 from streamser.training.frontend import FrontEndConfig, LogMel
 
-__all__ = ["FaceNetSmall", "ModelConfig", "ResNetStats", "SERModel", "build_model"]
+__all__ = [
+    "FaceNetSmall", "ModelConfig", "ResNetStats", "SERModel", "build_model", "reference_forward",
+]
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,16 @@ class SERModel(nn.Module):
         ref_weight: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.forward_features(self.frontend(waveform, reference, ref_weight))
+
+
+def reference_forward(
+    model: SERModel, waveform: torch.Tensor, reference: torch.Tensor, ref_weight: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(logits, embedding, band mean [batch, n_mels])`` with a voice reference applied (see
+    :meth:`~streamser.training.frontend.LogMel.features`): the exported graph's computation."""
+    feats, band_mean = model.frontend.features(waveform, reference, ref_weight)
+    logits, emb = model.forward_features(feats)
+    return logits, emb, band_mean
 
 
 def build_model(n_classes: int, cfg: ModelConfig) -> SERModel:

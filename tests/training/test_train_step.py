@@ -264,3 +264,32 @@ def test_speaker_relative_training_runs_and_resumes(tmp_path):
     assert state["config"]["reference_p"] == 0.7
     assert np.isfinite(state["history"][-1]["ce"])
     assert "reference_p" not in TrainConfig(model=TINY).to_json()
+
+
+def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
+    """A speaker-relative model exports with optional ``reference`` inputs: fed only the
+    waveform it is the plain band model; fed a reference, it matches torch's reference path;
+    its ``band_mean`` output is the front end's; the runtime loader accepts and uses it."""
+    from streamser.model import ModelRunner
+    from streamser.training.nets import reference_forward
+
+    torch.manual_seed(0)
+    model = SERModel(len(LABELS), TINY, FrontEndConfig(norm="band", top_db=60.0)).eval()
+    meta = {"sample_rate": "16000", "window_s": "2.0", "hop_s": "0.5", "model_version": "ref-0"}
+    onnx_path = export_model(model, tmp_path / "ref.onnx", LABELS, meta, reference=True)
+    runner = ModelRunner.load(onnx_path, use_gpu=False)
+    assert runner.spec.speaker_reference
+    x = np.stack([_tone(220.0, 2.0, 7), _tone(330.0, 2.0, 8)])
+    voice = torch.from_numpy(np.stack([_tone(250.0, 2.0, 9)]))
+    with torch.no_grad():
+        own_logits, _ = model(torch.from_numpy(x))
+        reference = model.frontend.band_mean(voice)[0]
+        ref_logits, _, band_mean = reference_forward(model, torch.from_numpy(x),
+                                                     reference[None], torch.ones(1))
+    plain = runner.predict(x)
+    assert np.abs(plain.probs - torch.softmax(own_logits, 1).numpy()).max() <= 1e-4
+    assert plain.band_mean is not None
+    assert np.abs(plain.band_mean - band_mean.numpy()).max() <= 1e-3
+    relative = runner.predict(x, reference=reference.numpy())
+    assert np.abs(relative.probs - torch.softmax(ref_logits, 1).numpy()).max() <= 1e-4
+    assert np.abs(relative.probs - plain.probs).max() > 1e-3  # the reference does something
