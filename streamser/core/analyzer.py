@@ -13,6 +13,10 @@ embedding through the profile's :class:`~streamser.core.adapt.Adaptation` (the f
 which profile); while an enrolment is collected, the audio and each window's embedding also go
 to its :class:`~streamser.core.enrolment.EnrolmentCollector`.
 
+A speaker-relative model (contract ``speaker_reference``) hears each window relative to the
+voice's running spectrum (:class:`~streamser.core.voice_reference.VoiceReference`, fed by the
+model's own ``band_mean`` output of the voiced windows before it).
+
 Order of the adaptations of one window: speaker normalisation or the profile, then the session
 class prior (:class:`~streamser.core.session_prior.SessionPrior`, which sees the adapted
 probabilities and forgets the voice when the profile changes or after ``prior_idle_reset_s``
@@ -38,6 +42,7 @@ from streamser.core.session_prior import SessionPrior
 from streamser.core.smoothing import EmaSmoother
 from streamser.core.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 from streamser.core.vad import VoiceActivity
+from streamser.core.voice_reference import VoiceReference
 from streamser.core.windowing import Window, Windower
 from streamser.errors import ConfigError, ModelContractError
 
@@ -71,7 +76,11 @@ class AnalyzerConfig:
     session_prior: bool = False
     """Re-weight labels by how often the model says them for this voice (see session_prior.py)."""
     prior_idle_reset_s: float = 60.0
-    """Seconds without a voiced window after which the session prior forgets the voice."""
+    """Seconds without a voiced window after which the session prior and the voice reference
+    forget the voice."""
+    voice_reference: bool = True
+    """With a speaker-relative model, hear each window relative to the voice's running
+    spectrum (see voice_reference.py); other models ignore it."""
 
 
 def check_hop(hop_s: float) -> float:
@@ -130,6 +139,8 @@ class Analyzer:
         except ModelContractError:  # only needed for calibration; said when it is asked for
             self._head = None
         self._prior = SessionPrior(len(spec.labels)) if config.session_prior else None
+        self._use_reference = spec.speaker_reference and config.voice_reference
+        self._voice: VoiceReference | None = None  # made at the first band_mean (its n_mels)
         self._prior_idle_reset = round(config.prior_idle_reset_s * spec.sample_rate)
         self._last_voiced_end: int | None = None
         self._profile: ActiveProfile | None = None
@@ -203,9 +214,17 @@ class Analyzer:
         return self._prior
 
     def forget_voice(self) -> None:
-        """Start the session prior afresh (a new person, or a profile applied or cleared)."""
+        """Start the session prior and the voice reference afresh (a new person, or a profile
+        applied or cleared)."""
         if self._prior is not None:
             self._prior.reset()
+        if self._voice is not None:
+            self._voice.reset()
+
+    @property
+    def voice_reference(self) -> VoiceReference | None:
+        """The running voice spectrum (speaker-relative models), or None."""
+        return self._voice
 
     def _require_head(self, consequence: str) -> None:
         if self._head is None:
@@ -273,13 +292,31 @@ class Analyzer:
         """At end of stream: a last frame covering the unanalysed tail, if there is one."""
         return [self._frame(w) for w in self._windower.flush(self._monotonic())]
 
+    def _idle_reset(self, window: Window, voiced: bool) -> None:
+        """Forget the voice after ``prior_idle_reset_s`` without a voiced window."""
+        if voiced:
+            self._last_voiced_end = window.end_sample
+        elif (self._last_voiced_end is not None
+              and window.end_sample - self._last_voiced_end > self._prior_idle_reset):
+            self.forget_voice()
+            self._last_voiced_end = None
+
     def _frame(self, window: Window) -> Frame:
         spec = self.spec
         rate = spec.sample_rate
-        prediction = self._predict(window.samples[np.newaxis, :])
-        probs = prediction.probs[0].astype(np.float64)
         voiced_prob = self._vad.speech_fraction(window.start_sample, window.end_sample)
         voiced = voiced_prob >= self._threshold
+        self._idle_reset(window, voiced)
+        reference = self._voice.value() if self._voice is not None else None
+        if self._use_reference:
+            prediction = self._predict(window.samples[np.newaxis, :], reference)  # type: ignore[call-arg]
+        else:
+            prediction = self._predict(window.samples[np.newaxis, :])
+        if self._use_reference and prediction.band_mean is not None:
+            if self._voice is None:
+                self._voice = VoiceReference(prediction.band_mean.shape[1])
+            self._voice.observe(prediction.band_mean[0], voiced)
+        probs = prediction.probs[0].astype(np.float64)
         normalised = False
         embedding = prediction.embedding
         if self._speaker is not None and embedding is not None:
@@ -291,12 +328,6 @@ class Analyzer:
             probs, normalised = profile.adaptation.probs(self._head, embedding[:1])[0], False
         prior_applied = False
         if self._prior is not None:
-            if voiced:
-                self._last_voiced_end = window.end_sample
-            elif (self._last_voiced_end is not None
-                  and window.end_sample - self._last_voiced_end > self._prior_idle_reset):
-                self._prior.reset()
-                self._last_voiced_end = None
             corrected = self._prior.update(probs, voiced)
             if corrected is not None:
                 probs, prior_applied = corrected, True
@@ -333,4 +364,5 @@ class Analyzer:
             uncertain=uncertain,
             profile=None if profile is None else profile.name,
             session_prior=prior_applied,
+            voice_reference="session" if reference is not None else None,
         )

@@ -82,6 +82,10 @@ class Frame:
     session_prior: bool = False
     """True when ``probs`` were re-weighted by the session's class prior
     (:mod:`streamser.core.session_prior`)."""
+    voice_reference: str | None = None
+    """What a speaker-relative model heard this window relative to: ``"session"`` (the
+    voice's running spectrum, :mod:`streamser.core.voice_reference`), ``"profile"`` (an
+    enrolment's), or None (the window alone: other models, or too little speech yet)."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (the ``frame`` message body of the wire format)."""
@@ -105,4 +109,5 @@ class Frame:
             "uncertain": self.uncertain,
             "profile": self.profile,
             "session_prior": self.session_prior,
+            "voice_reference": self.voice_reference,
         }

@@ -6,9 +6,10 @@ model.pt``), each test speaker is scored on the shared four classes in these mod
 
 - ``own``: the plain band front end (each window subtracts its own mean), the model alone;
 - ``running``: one live session: the speaker's clips in a random order, each window's reference
-  the mean band spectrum (:meth:`~streamser.training.frontend.LogMel.band_mean`) of every
-  window heard so far, this one included, once ``min_windows`` have been heard (before that,
-  ``own``) — what a live analyzer can do with no enrolment;
+  the running mean band spectrum (:meth:`~streamser.training.frontend.LogMel.band_mean`) of
+  the windows heard before it, once ``min_windows`` have been heard (before that, ``own``),
+  computed by the analyzer's own :class:`~streamser.core.voice_reference.VoiceReference` —
+  what a live analyzer does with no enrolment;
 - ``neutral``: a neutral enrolment: the reference is the mean band spectrum of the speaker's
   neutral clips adding up to ``enrol_s`` seconds of speech, or half of them where they are
   fewer (RAVDESS: 2 clips, about 7 s); those clips are never scored, in any mode, so every
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 from streamser.core.session_prior import PriorConfig
+from streamser.core.voice_reference import ReferenceConfig, VoiceReference
 from streamser.training import metrics
 from streamser.training.data import FRAME, engine_windows, voiced_frames
 from streamser.training.experiments import RESULTS, runs_dir
@@ -136,14 +138,13 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
         rows_of = {i: np.arange(bounds[i], bounds[i + 1]) for i in clips}
         enrol_rows = np.concatenate([rows_of[i] for i in plan.enrol])
         all_rows = np.concatenate([rows_of[i] for i in clips])
-        heard = np.zeros(n_mels)
-        n_heard = 0
+        running = VoiceReference(n_mels, ReferenceConfig(min_windows=min_windows))
         for i in plan.order:
             for r in rows_of[i]:
-                heard += bm[r]
-                n_heard += 1
-                ref["running"][r] = heard / n_heard
-                weight["running"][r] = 1.0 if n_heard >= min_windows else 0.0
+                value = running.value()  # what the analyzer feeds this window: the past only
+                if value is not None:
+                    ref["running"][r], weight["running"][r] = value, 1.0
+                running.observe(bm[r], voiced=True)
             ref["neutral"][rows_of[i]] = bm[enrol_rows].mean(axis=0)
             ref["session"][rows_of[i]] = bm[all_rows].mean(axis=0)
             weight["neutral"][rows_of[i]] = weight["session"][rows_of[i]] = 1.0

@@ -293,3 +293,22 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
     relative = runner.predict(x, reference=reference.numpy())
     assert np.abs(relative.probs - torch.softmax(ref_logits, 1).numpy()).max() <= 1e-4
     assert np.abs(relative.probs - plain.probs).max() > 1e-3  # the reference does something
+
+    # The analyzer feeds the voice's running spectrum once 8 voiced windows were heard ...
+    from streamser.core.analyzer import Analyzer, AnalyzerConfig
+    from streamser.core.frames import AudioBlock
+
+    speech = np.concatenate([_tone(180.0 + 20 * k, 1.0, k) for k in range(10)])
+    analyzer = Analyzer(runner.predict, runner.spec, AnalyzerConfig(hop_s=0.5))
+    frames = [f for i in range(0, len(speech), 4000)
+              for f in analyzer.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
+    voiced = [f for f in frames if f.voiced]
+    assert len(voiced) > 10
+    assert all(f.voice_reference is None for f in voiced[:8])
+    assert all(f.voice_reference == "session" for f in voiced[8:])
+    assert frames[-1].to_dict()["voice_reference"] == "session"
+    # ... unless told not to.
+    off = Analyzer(runner.predict, runner.spec, AnalyzerConfig(voice_reference=False))
+    frames = [f for i in range(0, len(speech), 4000)
+              for f in off.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
+    assert all(f.voice_reference is None for f in frames)
