@@ -234,3 +234,49 @@ def test_prompted_phases_file_windows_by_their_position() -> None:
     assert neutral[:, 0].max() < happy[:, 0].min()  # no window in two phases
     assert happy[:, 1].max() <= 16_000 + len(audio)
     assert len(neutral) + len(happy) < (16_000 + len(audio)) // hop  # windows after: dropped
+
+
+# --------------------------------------------------------------------------- speaker-relative
+
+def test_reference_profiles_keep_the_voice_spectrum_and_reject_bad_ones() -> None:
+    """A speaker-relative model's enrolment keeps its mean neutral band spectrum: ``reference``
+    changes no probability by itself, every method carries it, and JSON round-trips it."""
+    p = params(3)
+    rng = np.random.default_rng(4)
+    neutral = unit(rng.normal(size=(8, 6)))
+    ref = rng.normal(size=64)
+    assert default_method({"neutral": neutral}, ref) == "reference"
+    assert default_method({"neutral": neutral}) == "prior"
+    a = build_adaptation(p, LABELS, "reference", {"neutral": neutral}, ref)
+    np.testing.assert_allclose(a.reference, ref)
+    np.testing.assert_allclose(a.probs(p, neutral), model_probs(p, neutral), atol=1e-9)
+    assert build_adaptation(p, LABELS, "prior", {"neutral": neutral}, ref).reference is not None
+    body = json.loads(json.dumps(a.to_dict()))
+    np.testing.assert_allclose(Adaptation.from_dict(body, 6, len(LABELS)).reference, ref,
+                               atol=1e-6)
+    for broken in ({**body, "reference": None}, {**body, "reference": [[1.0]]},
+                   {**body, "reference": [1e400]}):
+        with pytest.raises(ValueError):
+            Adaptation.from_dict(broken, 6, len(LABELS))
+    with pytest.raises(ValueError, match="speaker-relative"):
+        build_adaptation(p, LABELS, "reference", {"neutral": neutral})
+
+
+def test_enrolment_reference_is_the_neutral_phase_band_mean() -> None:
+    audio = demo_voice("20")[: 16_000 * 14]
+    config = EnrolmentConfig(target_speech_s=4.0, min_speech_s=2.0, emotions=("happy",),
+                             emotion_speech_s=2.0)
+    col = EnrolmentCollector(config)
+    col.push_audio(audio)
+    hop, window = 8_000, 32_000
+    for end in range(hop, len(audio) + 1, hop):
+        start = max(0, end - window)
+        col.push_window(np.array([float(end)]), True, start, end,
+                        band_mean=np.full(3, float(end)))
+    result = col.finish()
+    assert result.reference is not None and result.reference.shape == (3,)
+    # exactly the windows filed under the neutral passage, none of the happy phase's
+    np.testing.assert_allclose(result.reference, result.embeddings["neutral"][:, 0].mean())
+    assert result.reference[0] < result.embeddings["happy"][:, 0].min()
+    no_model = collect(audio)
+    assert no_model.finish().reference is None

@@ -146,11 +146,13 @@ class Profile:
                result: EnrolmentResult, method: str | None = None,
                passage: str | None = None) -> Profile:
         """The profile of a finished enrolment (``method`` None: :func:`default_method`)."""
-        chosen = method or default_method(result.embeddings)
+        reference = result.reference if spec.speaker_reference else None
+        chosen = method or default_method(result.embeddings, reference)
         return cls(
             name=check_name(name), model_version=spec.model_version,
             head_digest=head_digest(spec), labels=spec.labels,
-            adaptation=build_adaptation(params, spec.labels, chosen, result.embeddings),
+            adaptation=build_adaptation(params, spec.labels, chosen, result.embeddings,
+                                        reference),
             created=utc_now(), speech_s=result.speech_s, level_dbfs=result.level_dbfs,
             pitch_hz=result.pitch_hz,
             enrolled=tuple(k for k in spec.labels if k in result.embeddings),

@@ -20,6 +20,11 @@ which of them they fill, from the enrolment's voiced window embeddings per label
 - ``prototypes`` (neutral + one sentence per prompted emotion): ``shift = ref_mean - mean over
   labels of each label's mean`` (an emotion-balanced speaker mean), and the shifted label means
   become prototypes that vote with weight ``PROTOTYPE_WEIGHT``, at the head's own scale.
+- ``reference`` (speaker-relative models, neutral passage): no shift, bias or prototypes; the
+  profile's ``reference`` (the mean ``band_mean`` of the neutral reading) replaces the running
+  voice spectrum as the model's ``reference`` input (:mod:`streamser.core.voice_reference`).
+
+With a speaker-relative model every method also keeps that ``reference``.
 
 The constants were fixed on nEMO and RAVDESS actors 19-20 and checked on ASED; figures and the
 command that regenerates them are in ``docs/calibration.md``. Pure functions; any thread.
@@ -46,7 +51,7 @@ __all__ = [
     "head_logits",
 ]
 
-METHODS = ("prior", "mean", "prototypes")
+METHODS = ("prior", "mean", "prototypes", "reference")
 PRIOR_STRENGTH = 0.5
 NEUTRAL_TARGET = 0.5
 PROTOTYPE_WEIGHT = 2.0
@@ -77,6 +82,8 @@ class Adaptation:
     bias: np.ndarray
     prototype_labels: tuple[int, ...] = ()
     prototypes: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    """The voice's mean ``band_mean`` [n_mels] for a speaker-relative model, else None."""
 
     def probs(self, params: SpeakerNormParams, embeddings: np.ndarray) -> np.ndarray:
         """Adapted probabilities [n, C] of window embeddings [n, D]."""
@@ -96,7 +103,8 @@ class Adaptation:
             return np.round(a, 6).tolist()
         return {"method": self.method, "shift": r(self.shift), "bias": r(self.bias),
                 "prototype_labels": list(self.prototype_labels),
-                "prototypes": None if self.prototypes is None else r(self.prototypes)}
+                "prototypes": None if self.prototypes is None else r(self.prototypes),
+                "reference": None if self.reference is None else r(self.reference)}
 
     @classmethod
     def from_dict(cls, body: Mapping[str, object], dim: int, n_labels: int) -> Adaptation:
@@ -118,7 +126,15 @@ class Adaptation:
             raise ValueError(f"prototype labels {labels} out of range")
         if not (np.isfinite(shift).all() and np.isfinite(bias).all()):
             raise ValueError("non-finite values")
-        return cls(str(method), shift, bias, labels, protos)
+        raw_ref = body.get("reference")
+        reference = None if raw_ref is None else np.asarray(raw_ref, dtype=np.float64)
+        if reference is not None and (reference.ndim != 1 or not len(reference)
+                                      or not np.isfinite(reference).all()):
+            raise ValueError(f"reference must be a list of finite numbers, got shape "
+                             f"{reference.shape}")
+        if method == "reference" and reference is None:
+            raise ValueError("method 'reference' without a reference")
+        return cls(str(method), shift, bias, labels, protos, reference)
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,18 +145,35 @@ class ActiveProfile:
     adaptation: Adaptation
 
 
-def default_method(enrolment: Mapping[str, np.ndarray]) -> str:
-    """``prototypes`` when the enrolment has neutral and at least one emotion, else ``prior``."""
-    return "prototypes" if len([k for k, v in enrolment.items() if len(v)]) >= 2 else "prior"
+def default_method(enrolment: Mapping[str, np.ndarray],
+                   reference: np.ndarray | None = None) -> str:
+    """``prototypes`` when the enrolment has neutral and at least one emotion; else
+    ``reference`` for a speaker-relative model (``reference`` given), else ``prior``."""
+    if len([k for k, v in enrolment.items() if len(v)]) >= 2:
+        return "prototypes"
+    return "reference" if reference is not None else "prior"
 
 
 def build_adaptation(params: SpeakerNormParams, labels: Sequence[str], method: str,
-                     enrolment: Mapping[str, np.ndarray]) -> Adaptation:
+                     enrolment: Mapping[str, np.ndarray],
+                     reference: np.ndarray | None = None) -> Adaptation:
     """The :class:`Adaptation` of ``enrolment`` (label -> window embeddings [n, D]).
 
-    ``neutral`` must be present for ``prior`` and ``prototypes``. Raises ValueError for an
-    unknown method or label, or an empty enrolment.
+    ``neutral`` must be present for ``prior``, ``prototypes`` and ``reference``; ``reference``
+    (a speaker-relative model's mean neutral ``band_mean``) is kept by every method and
+    required by ``reference``. Raises ValueError for an unknown method or label, or an empty
+    enrolment.
     """
+    adaptation = _build(params, labels, method, enrolment, reference)
+    if reference is None:
+        return adaptation
+    return Adaptation(adaptation.method, adaptation.shift, adaptation.bias,
+                      adaptation.prototype_labels, adaptation.prototypes,
+                      np.asarray(reference, dtype=np.float64))
+
+
+def _build(params: SpeakerNormParams, labels: Sequence[str], method: str,
+           enrolment: Mapping[str, np.ndarray], reference: np.ndarray | None) -> Adaptation:
     groups = {k: np.asarray(v, dtype=np.float64) for k, v in enrolment.items() if len(v)}
     if not groups:
         raise ValueError("the enrolment holds no voiced windows")
@@ -154,6 +187,10 @@ def build_adaptation(params: SpeakerNormParams, labels: Sequence[str], method: s
         return Adaptation(method, params.ref_mean - mu, zero_bias)
     if "neutral" not in groups:
         raise ValueError(f"method {method!r} needs neutral speech in the enrolment")
+    if method == "reference":
+        if reference is None:
+            raise ValueError("method 'reference' needs a speaker-relative model (its band_mean)")
+        return Adaptation(method, zero_shift, zero_bias)
     if method == "prior":
         mean_logp = _log_softmax(head_logits(params, groups["neutral"])).mean(axis=0)
         target = np.full(len(labels), (1.0 - NEUTRAL_TARGET) / max(1, len(labels) - 1))

@@ -307,7 +307,14 @@ class Analyzer:
         voiced_prob = self._vad.speech_fraction(window.start_sample, window.end_sample)
         voiced = voiced_prob >= self._threshold
         self._idle_reset(window, voiced)
-        reference = self._voice.value() if self._voice is not None else None
+        reference, source = None, None
+        if self._use_reference:
+            own = self._profile.adaptation.reference if self._profile is not None else None
+            if own is not None:
+                reference, source = own, "profile"
+            elif self._voice is not None:
+                reference = self._voice.value()
+                source = "session" if reference is not None else None
         if self._use_reference:
             prediction = self._predict(window.samples[np.newaxis, :], reference)  # type: ignore[call-arg]
         else:
@@ -332,8 +339,9 @@ class Analyzer:
             if corrected is not None:
                 probs, prior_applied = corrected, True
         if self._enrolment is not None and embedding is not None:
-            self._enrolment.push_window(embedding[0], voiced, window.start_sample,
-                                        window.end_sample)
+            self._enrolment.push_window(
+                embedding[0], voiced, window.start_sample, window.end_sample,
+                None if prediction.band_mean is None else prediction.band_mean[0])
         dt = (window.end_sample - (self._last_end or 0)) / rate
         self._last_end = window.end_sample
         smoothed = self._smoother.update(probs, dt, voiced)
@@ -364,5 +372,5 @@ class Analyzer:
             uncertain=uncertain,
             profile=None if profile is None else profile.name,
             session_prior=prior_applied,
-            voice_reference="session" if reference is not None else None,
+            voice_reference=source,
         )

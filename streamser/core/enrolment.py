@@ -159,6 +159,9 @@ class EnrolmentResult:
     level_dbfs: float
     clipped_fraction: float
     pitch_hz: float
+    reference: np.ndarray | None = field(default=None, repr=False)
+    """Mean ``band_mean`` [n_mels] of the neutral phase's voiced windows (a speaker-relative
+    model), else None."""
 
     @property
     def windows(self) -> int:
@@ -188,6 +191,7 @@ class EnrolmentCollector:
         self._f0: list[tuple[float, float]] = []  # (time s, f0 Hz) of voiced pitch frames
         self._level = -120.0
         self._embeddings: dict[str, list[np.ndarray]] = {}
+        self._band_means: list[np.ndarray] = []  # neutral phase, speaker-relative models
 
     # -- feeding ----------------------------------------------------------------------------
     def push_audio(self, samples: np.ndarray) -> None:
@@ -227,8 +231,9 @@ class EnrolmentCollector:
         self._clipped += int(np.count_nonzero(np.abs(frame) >= 0.99))
 
     def push_window(self, embedding: np.ndarray, voiced: bool, start_sample: int | None = None,
-                    end_sample: int | None = None) -> None:
-        """One analysis window's embedding [D], kept when ``voiced``.
+                    end_sample: int | None = None, band_mean: np.ndarray | None = None) -> None:
+        """One analysis window's embedding [D] (and a speaker-relative model's ``band_mean``
+        [n_mels]), kept when ``voiced``.
 
         With the window's stream position (``start_sample`` of its first real sample,
         ``end_sample``) it is filed under the phase its middle falls in, and dropped when it
@@ -251,6 +256,8 @@ class EnrolmentCollector:
         label = self._phases[phase][0]
         self._embeddings.setdefault(label, []).append(
             np.asarray(embedding, dtype=np.float32).copy())
+        if band_mean is not None and label == "neutral" and np.isfinite(band_mean).all():
+            self._band_means.append(np.asarray(band_mean, dtype=np.float64).copy())
 
     # -- reading ----------------------------------------------------------------------------
     @property
@@ -331,6 +338,7 @@ class EnrolmentCollector:
             level_dbfs=float(np.median(self._voiced_levels)),
             clipped_fraction=self._clipped / max(1, self._voiced_samples),
             pitch_hz=float(np.nanmedian(f0)) if np.isfinite(f0).any() else float("nan"),
+            reference=np.mean(self._band_means, axis=0) if self._band_means else None,
         )
 
 

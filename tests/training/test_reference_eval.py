@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from streamser.training.reference_eval import plan_speaker  # noqa: E402
+from streamser.training.reference_eval import plan_speaker
 
 
 def test_enrolment_takes_neutral_clips_until_the_duration_and_never_scores_them():

@@ -275,7 +275,11 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
 
     torch.manual_seed(0)
     model = SERModel(len(LABELS), TINY, FrontEndConfig(norm="band", top_db=60.0)).eval()
-    meta = {"sample_rate": "16000", "window_s": "2.0", "hop_s": "0.5", "model_version": "ref-0"}
+    head = {"head_weight": model.head.weight.detach().numpy().tolist(),
+            "head_bias": model.head.bias.detach().numpy().tolist(), "scale": TINY.scale,
+            "ref_mean": [0.0] * TINY.emb_dim}
+    meta = {"sample_rate": "16000", "window_s": "2.0", "hop_s": "0.5", "model_version": "ref-0",
+            "temperature": "1", "speaker_norm": json.dumps(head)}
     onnx_path = export_model(model, tmp_path / "ref.onnx", LABELS, meta, reference=True)
     runner = ModelRunner.load(onnx_path, use_gpu=False)
     assert runner.spec.speaker_reference
@@ -307,8 +311,25 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
     assert all(f.voice_reference is None for f in voiced[:8])
     assert all(f.voice_reference == "session" for f in voiced[8:])
     assert frames[-1].to_dict()["voice_reference"] == "session"
-    # ... unless told not to.
+    # ... unless told not to ...
     off = Analyzer(runner.predict, runner.spec, AnalyzerConfig(voice_reference=False))
     frames = [f for i in range(0, len(speech), 4000)
               for f in off.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
     assert all(f.voice_reference is None for f in frames)
+    # ... and a profile's reference (its neutral reading) replaces it from the first window.
+    from streamser.core.adapt import ActiveProfile, Adaptation
+
+    fed: list[np.ndarray | None] = []
+
+    def spy(x: np.ndarray, reference: np.ndarray | None = None):
+        fed.append(reference)
+        return runner.predict(x, reference)
+
+    adaptation = Adaptation("reference", np.zeros(TINY.emb_dim), np.zeros(len(LABELS)),
+                            reference=reference.numpy().astype(np.float64))
+    profiled = Analyzer(spy, runner.spec,
+                        AnalyzerConfig(profile=ActiveProfile("me", adaptation)))
+    frames = [f for i in range(0, len(speech), 4000)
+              for f in profiled.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
+    assert all(f.voice_reference == "profile" and f.profile == "me" for f in frames)
+    assert all(r is not None and np.allclose(r, reference.numpy()) for r in fed)
