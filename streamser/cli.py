@@ -49,6 +49,10 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
                    help="re-weight emotions by how often the model hears each in this voice, "
                    "after 20 voiced windows; forgets the voice after 60 s without speech "
                    "(default on; measured in docs/model/MODEL2.md)")
+    p.add_argument("--voice-reference", action=argparse.BooleanOptionalAction, default=True,
+                   help="speaker-relative models: hear each window relative to this voice's "
+                   "running spectrum, after 8 voiced windows (default on; frames carry "
+                   "\"voice_reference\")")
     p.add_argument("--profile", help="apply a voice profile made with 'streamser calibrate' "
                    "(frames then carry \"profile\": NAME)")
 
@@ -127,7 +131,8 @@ def _analyzer_config(args: argparse.Namespace) -> AnalyzerConfig:
     if args.hop is not None:
         check_hop(args.hop)
     return AnalyzerConfig(hop_s=args.hop, smoothing_s=check_smoothing(args.smooth),
-                          speaker_norm=args.speaker_norm, session_prior=args.session_prior)
+                          speaker_norm=args.speaker_norm, session_prior=args.session_prior,
+                          voice_reference=args.voice_reference)
 
 
 def _display_available() -> bool:
