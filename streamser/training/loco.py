@@ -135,6 +135,10 @@ _V6 = replace(_V4, model=ModelConfig(aux_arousal=True, blocks=(5, 10, 5), distil
 #: front end, so the model still works before it has heard a voice.
 _V7 = replace(_V4, reference_p=0.7)
 
+#: ``v7`` with neutral references only (an enrolment's reading): scored against a session's
+#: mixed-emotion reference ``v7`` lost on ASED, against a neutral one it gained on both.
+_V7N = replace(_V7, reference_neutral_p=1.0)
+
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
 #: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
 RECIPES: dict[str, TrainConfig] = {
@@ -144,6 +148,7 @@ RECIPES: dict[str, TrainConfig] = {
     "v5": _V5,
     "v6": _V6,
     "v7": _V7,
+    "v7n": _V7N,
     "v5_distil2": replace(_V3, distil_weight=2.0),  # twice the distillation weight
     "v3_seed1": replace(_V3, seed=1),  # the same recipe, another seed: run-to-run noise
     "v4_seed1": replace(_V4, seed=1),  # the shipped recipe, another seed

@@ -110,8 +110,11 @@ def _logits(model: SERModel, windows: np.ndarray, ref: np.ndarray, weight: np.nd
 
 
 def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s: float = 20.0,
-                    min_windows: int = 8, seed: int = 0) -> dict:
-    """UA / WA / most-predicted share per mode (module docstring) for one held-out corpus."""
+                    min_windows: int = 8, seed: int = 0, weight_of: float = 1.0) -> dict:
+    """UA / WA / most-predicted share per mode (module docstring) for one held-out corpus.
+
+    ``weight_of`` is the ``reference_weight`` the reference modes feed (1: the reference
+    replaces the window's own spectrum; 0.5: half of each)."""
     cfg = _recipe(recipe, steps, None)
     path = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}" / target / "model.pt"
     model, state = load_checkpoint(path)
@@ -143,11 +146,11 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
             for r in rows_of[i]:
                 value = running.value()  # what the analyzer feeds this window: the past only
                 if value is not None:
-                    ref["running"][r], weight["running"][r] = value, 1.0
+                    ref["running"][r], weight["running"][r] = value, weight_of
                 running.observe(bm[r], voiced=True)
             ref["neutral"][rows_of[i]] = bm[enrol_rows].mean(axis=0)
             ref["session"][rows_of[i]] = bm[all_rows].mean(axis=0)
-            weight["neutral"][rows_of[i]] = weight["session"][rows_of[i]] = 1.0
+            weight["neutral"][rows_of[i]] = weight["session"][rows_of[i]] = weight_of
     scored = np.concatenate([np.arange(bounds[i], bounds[i + 1])
                              for p in plans for i in p.order])
     logits = {"own": _logits(model, flat[scored], np.zeros((len(scored), n_mels)),
@@ -192,16 +195,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--targets", nargs="+", default=list(LOCO_TARGETS), choices=LOCO_TARGETS)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--enrol-s", type=float, default=20.0)
+    ap.add_argument("--weight", type=float, default=1.0,
+                    help="reference_weight of the reference modes (default 1)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
-    out_path = RESULTS / f"reference-{args.recipe}.json"
-    result = json.loads(out_path.read_text()) if out_path.exists() else {"recipe": args.recipe}
-    result.setdefault("targets", {})
+    suffix = "" if args.weight == 1.0 else f"-w{args.weight:g}"
+    out_path = RESULTS / f"reference-{args.recipe}{suffix}.json"
     for t in args.targets:
-        result["targets"][t] = evaluate_target(args.recipe, t, args.steps, args.enrol_s)
-        print(t, " ".join(f"{m} {result['targets'][t][m]['ua']:.3f}" for m in MODES), flush=True)
+        row = evaluate_target(args.recipe, t, args.steps, args.enrol_s, weight_of=args.weight)
+        print(t, " ".join(f"{m} {row[m]['ua']:.3f}" for m in MODES), flush=True)
+        # read just before writing: runs for other targets may have written meanwhile
+        result = (json.loads(out_path.read_text()) if out_path.exists()
+                  else {"recipe": args.recipe, "weight": args.weight, "targets": {}})
+        result["targets"][t] = row
         out_path.write_text(json.dumps(result, indent=1))
     return 0
 
