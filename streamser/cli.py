@@ -49,10 +49,10 @@ def _add_analysis_options(p: argparse.ArgumentParser) -> None:
                    help="re-weight emotions by how often the model hears each in this voice, "
                    "after 20 voiced windows; forgets the voice after 60 s without speech "
                    "(default on; measured in docs/model/MODEL2.md)")
-    p.add_argument("--voice-reference", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--voice-reference", action=argparse.BooleanOptionalAction, default=False,
                    help="speaker-relative models: hear each window relative to this voice's "
-                   "running spectrum, after 8 voiced windows (default on; frames carry "
-                   "\"voice_reference\")")
+                   "running spectrum, after 8 voiced windows (default off: measured worse on "
+                   "one corpus; a profile's neutral reading is used whenever a profile has one)")
     p.add_argument("--profile", help="apply a voice profile made with 'streamser calibrate' "
                    "(frames then carry \"profile\": NAME)")
 

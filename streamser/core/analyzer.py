@@ -78,9 +78,11 @@ class AnalyzerConfig:
     prior_idle_reset_s: float = 60.0
     """Seconds without a voiced window after which the session prior and the voice reference
     forget the voice."""
-    voice_reference: bool = True
+    voice_reference: bool = False
     """With a speaker-relative model, hear each window relative to the voice's running
-    spectrum (see voice_reference.py); other models ignore it."""
+    spectrum (see voice_reference.py); other models ignore it. Off by default: measured, a
+    session's mixed-emotion spectrum lost 5 points on ASED (docs/model/MODEL2.md); a profile's
+    neutral reading is used whenever a profile carries one."""
 
 
 def check_hop(hop_s: float) -> float:
@@ -139,7 +141,8 @@ class Analyzer:
         except ModelContractError:  # only needed for calibration; said when it is asked for
             self._head = None
         self._prior = SessionPrior(len(spec.labels)) if config.session_prior else None
-        self._use_reference = spec.speaker_reference and config.voice_reference
+        self._use_reference = spec.speaker_reference
+        self._running_reference = config.voice_reference
         self._voice: VoiceReference | None = None  # made at the first band_mean (its n_mels)
         self._prior_idle_reset = round(config.prior_idle_reset_s * spec.sample_rate)
         self._last_voiced_end: int | None = None
@@ -319,7 +322,7 @@ class Analyzer:
             prediction = self._predict(window.samples[np.newaxis, :], reference)  # type: ignore[call-arg]
         else:
             prediction = self._predict(window.samples[np.newaxis, :])
-        if self._use_reference and prediction.band_mean is not None:
+        if self._running_reference and prediction.band_mean is not None:
             if self._voice is None:
                 self._voice = VoiceReference(prediction.band_mean.shape[1])
             self._voice.observe(prediction.band_mean[0], voiced)

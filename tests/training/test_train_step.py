@@ -303,7 +303,8 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
     from streamser.core.frames import AudioBlock
 
     speech = np.concatenate([_tone(180.0 + 20 * k, 1.0, k) for k in range(10)])
-    analyzer = Analyzer(runner.predict, runner.spec, AnalyzerConfig(hop_s=0.5))
+    analyzer = Analyzer(runner.predict, runner.spec,
+                        AnalyzerConfig(hop_s=0.5, voice_reference=True))
     frames = [f for i in range(0, len(speech), 4000)
               for f in analyzer.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
     voiced = [f for f in frames if f.voiced]
@@ -311,8 +312,8 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
     assert all(f.voice_reference is None for f in voiced[:8])
     assert all(f.voice_reference == "session" for f in voiced[8:])
     assert frames[-1].to_dict()["voice_reference"] == "session"
-    # ... unless told not to ...
-    off = Analyzer(runner.predict, runner.spec, AnalyzerConfig(voice_reference=False))
+    # ... when asked to (it is off by default) ...
+    off = Analyzer(runner.predict, runner.spec, AnalyzerConfig())
     frames = [f for i in range(0, len(speech), 4000)
               for f in off.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
     assert all(f.voice_reference is None for f in frames)
