@@ -24,7 +24,8 @@ which of them they fill, from the enrolment's voiced window embeddings per label
   profile's ``reference`` (the mean ``band_mean`` of the neutral reading) replaces the running
   voice spectrum as the model's ``reference`` input (:mod:`streamser.core.voice_reference`).
 
-With a speaker-relative model every method also keeps that ``reference``.
+Only ``reference`` keeps the spectrum: the other methods are built from, and applied to, the
+model's own embeddings (no reference fed), as they were measured.
 
 The constants were fixed on nEMO and RAVDESS actors 19-20 and checked on ASED; figures and the
 command that regenerates them are in ``docs/calibration.md``. Pure functions; any thread.
@@ -160,16 +161,15 @@ def build_adaptation(params: SpeakerNormParams, labels: Sequence[str], method: s
     """The :class:`Adaptation` of ``enrolment`` (label -> window embeddings [n, D]).
 
     ``neutral`` must be present for ``prior``, ``prototypes`` and ``reference``; ``reference``
-    (a speaker-relative model's mean neutral ``band_mean``) is kept by every method and
-    required by ``reference``. Raises ValueError for an unknown method or label, or an empty
+    (a speaker-relative model's mean neutral ``band_mean``) is required by, and kept only for,
+    method ``reference``. Raises ValueError for an unknown method or label, or an empty
     enrolment.
     """
     adaptation = _build(params, labels, method, enrolment, reference)
-    if reference is None:
+    if method != "reference" or reference is None:
         return adaptation
     return Adaptation(adaptation.method, adaptation.shift, adaptation.bias,
-                      adaptation.prototype_labels, adaptation.prototypes,
-                      np.asarray(reference, dtype=np.float64))
+                      reference=np.asarray(reference, dtype=np.float64))
 
 
 def _build(params: SpeakerNormParams, labels: Sequence[str], method: str,
