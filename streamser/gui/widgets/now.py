@@ -70,7 +70,10 @@ class NowPanel(QWidget):
         label_rect = QRectF(0, h * 0.02, w, h * 0.58)
         painter.drawText(label_rect, Qt.AlignmentFlag.AlignCenter, self.text)
         small = QFont(self.font())
-        small.setPixelSize(max(11, int(h * 0.15)))
+        small.setPixelSize(100)
+        detail_w = max(1, QFontMetrics(small).horizontalAdvance(self.detail))
+        # the detail line too: never wider than the panel (a long "uncertain ... adapted" line)
+        small.setPixelSize(max(9, int(min(h * 0.15, 100 * w * 0.95 / detail_w))))
         painter.setFont(small)
         painter.setPen(QColor(theme.FOREGROUND))
         painter.drawText(QRectF(0, h * 0.60, w, h * 0.2), Qt.AlignmentFlag.AlignCenter,
