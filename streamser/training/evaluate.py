@@ -30,6 +30,7 @@ def onnx_session(path: Path | str, threads: int = 1):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # a speaker-relative model's optional inputs warn at load
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

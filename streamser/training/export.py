@@ -180,10 +180,7 @@ def onnx_predict(
     path: Path | str, waveforms: np.ndarray, threads: int = 1
 ) -> tuple[np.ndarray, ...]:
     """Run an exported file with onnxruntime: ``(probs, embedding)`` for ``[batch, samples]``."""
-    import onnxruntime as ort
+    from streamser.training.evaluate import onnx_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    sess = onnx_session(path, threads)
     return tuple(sess.run(None, {INPUT_NAME: waveforms.astype(np.float32)}))
