@@ -14,8 +14,10 @@ which profile); while an enrolment is collected, the audio and each window's emb
 to its :class:`~streamser.core.enrolment.EnrolmentCollector`.
 
 A speaker-relative model (contract ``speaker_reference``) hears each window relative to the
-voice's running spectrum (:class:`~streamser.core.voice_reference.VoiceReference`, fed by the
-model's own ``band_mean`` output of the voiced windows before it).
+active profile's neutral reading when the profile carries one (method ``reference``), else, with
+``voice_reference``, relative to the voice's running spectrum
+(:class:`~streamser.core.voice_reference.VoiceReference`, fed by the model's own ``band_mean``
+output of the voiced windows before it), else on its own.
 
 Order of the adaptations of one window: speaker normalisation or the profile, then the session
 class prior (:class:`~streamser.core.session_prior.SessionPrior`, which sees the adapted
