@@ -42,7 +42,12 @@ def test_new_user_calibrates_then_live_and_analyze_apply_the_profile(
     assert "profile 'me' saved to" in out and "streamser live --profile me" in out
     saved = json.loads((profiles / "me.json").read_text())
     assert saved["name"] == "me" and saved["model_version"].startswith("facenet")
-    assert saved["adaptation"]["method"] == "prior" and saved["passage"] == "en-1"
+    from streamser.model import ModelRunner
+    from streamser.resources import default_model_path
+
+    relative = ModelRunner.load(default_model_path(), use_gpu=False).spec.speaker_reference
+    assert saved["adaptation"]["method"] == ("reference" if relative else "prior")
+    assert saved["passage"] == "en-1"
 
     record = tmp_path / "live.jsonl"
     assert main(["live", "--source", str(other), "--fast", "--no-gui", "--no-ws", "--quiet",

@@ -67,7 +67,9 @@ def test_enrolment_from_a_file_saves_and_applies_the_profile(shipped: ModelRunne
     fractions = [e.progress.fraction for e in events if e.progress is not None]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     profile = ProfileStore(tmp_path).load_for("me", shipped.spec)
-    assert profile.adaptation.method == "prior" and profile.passage == "en-1"
+    # a neutral-only enrolment: the spectrum for a speaker-relative model, else the prior
+    expected = "reference" if shipped.spec.speaker_reference else "prior"
+    assert profile.adaptation.method == expected and profile.passage == "en-1"
     assert 10.0 <= profile.speech_s < 12.0
     named = [f for f in frames if f.profile == "me"]
     assert named and frames[0].profile is None
@@ -141,7 +143,8 @@ def test_profile_changes_probabilities_like_the_adaptation(shipped: ModelRunner)
                                                                      profile=active))
     frames = adapted.push(AudioBlock(0, audio, 0.0))
     window = audio[16_000:48_000]  # the 2 s window ending at 3.0 s
-    emb = shipped.predict(window[np.newaxis, :]).embedding
+    # a speaker-relative model hears the window relative to the profile's neutral reading
+    emb = shipped.predict(window[np.newaxis, :], reference=profile.adaptation.reference).embedding
     assert emb is not None
     expected = profile.adaptation.probs(plain.head, emb)[0]
     [frame] = [f for f in frames if abs(f.end_s - 3.0) < 1e-6]

@@ -320,9 +320,9 @@ class Analyzer:
             elif self._voice is not None:
                 reference = self._voice.value()
                 source = "session" if reference is not None else None
-        if self._use_reference:
+        if reference is not None:
             prediction = self._predict(window.samples[np.newaxis, :], reference)  # type: ignore[call-arg]
-        else:
+        else:  # plain callables (bench, evaluation) take the window only
             prediction = self._predict(window.samples[np.newaxis, :])
         if self._running_reference and prediction.band_mean is not None:
             if self._voice is None:

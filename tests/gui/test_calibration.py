@@ -95,7 +95,8 @@ def test_dashboard_calibrate_button_and_profile_picker(qtbot: Any, themed: Any,
     qtbot.waitUntil(lambda: calib.card.state in ("done", "failed"), timeout=30_000)
     assert calib.card.state == "done", calib.card.detail.text()
     assert "saved" in calib.card.detail.text()
-    assert ProfileStore(profiles).load_for("desk", shipped.spec).adaptation.method == "prior"
+    method = ProfileStore(profiles).load_for("desk", shipped.spec).adaptation.method
+    assert method == ("reference" if shipped.spec.speaker_reference else "prior")
     assert calib.bar.combo.currentText() == "desk"
     qtbot.waitUntil(lambda: window.history.last_frame is not None
                     and window.history.last_frame.profile == "desk", timeout=10_000)
