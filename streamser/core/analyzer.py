@@ -143,7 +143,6 @@ class Analyzer:
         except ModelContractError:  # only needed for calibration; said when it is asked for
             self._head = None
         self._prior = SessionPrior(len(spec.labels)) if config.session_prior else None
-        self._use_reference = spec.speaker_reference
         self._running_reference = config.voice_reference
         self._voice: VoiceReference | None = None  # made at the first band_mean (its n_mels)
         self._prior_idle_reset = round(config.prior_idle_reset_s * spec.sample_rate)
@@ -226,11 +225,6 @@ class Analyzer:
         if self._voice is not None:
             self._voice.reset()
 
-    @property
-    def voice_reference(self) -> VoiceReference | None:
-        """The running voice spectrum (speaker-relative models), or None."""
-        return self._voice
-
     def _require_head(self, consequence: str) -> None:
         if self._head is None:
             raise ConfigError(
@@ -306,20 +300,23 @@ class Analyzer:
             self.forget_voice()
             self._last_voiced_end = None
 
+    def _reference(self) -> tuple[np.ndarray | None, str | None]:
+        """The voice reference to feed a speaker-relative model and where it comes from:
+        the profile's neutral reading, else the running spectrum, else none."""
+        if not self.spec.speaker_reference:
+            return None, None
+        if self._profile is not None and self._profile.adaptation.reference is not None:
+            return self._profile.adaptation.reference, "profile"
+        running = self._voice.value() if self._voice is not None else None
+        return running, None if running is None else "session"
+
     def _frame(self, window: Window) -> Frame:
         spec = self.spec
         rate = spec.sample_rate
         voiced_prob = self._vad.speech_fraction(window.start_sample, window.end_sample)
         voiced = voiced_prob >= self._threshold
         self._idle_reset(window, voiced)
-        reference, source = None, None
-        if self._use_reference:
-            own = self._profile.adaptation.reference if self._profile is not None else None
-            if own is not None:
-                reference, source = own, "profile"
-            elif self._voice is not None:
-                reference = self._voice.value()
-                source = "session" if reference is not None else None
+        reference, source = self._reference()
         if reference is not None:
             prediction = self._predict(window.samples[np.newaxis, :], reference)  # type: ignore[call-arg]
         else:  # plain callables (bench, evaluation) take the window only
