@@ -139,6 +139,12 @@ _V7 = replace(_V4, reference_p=0.7)
 #: mixed-emotion reference ``v7`` lost on ASED, against a neutral one it gained on both.
 _V7N = replace(_V7, reference_neutral_p=1.0)
 
+#: ``v7n`` trained corpus-adversarially: a classifier behind gradient reversal learns which
+#: training corpus each crop came from and the trunk learns to hide it. Unseen corpora collapse
+#: onto one class (nEMO: "neutral" for three clips in four): a corpus's overall speaking style and
+#: studio are read as an emotion. Domain-adversarial training removes what tells corpora apart.
+_V8 = replace(_V7N, corpus_adv_weight=0.3)
+
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
 #: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
 RECIPES: dict[str, TrainConfig] = {
@@ -149,6 +155,8 @@ RECIPES: dict[str, TrainConfig] = {
     "v6": _V6,
     "v7": _V7,
     "v7n": _V7N,
+    "v8": _V8,
+    "v7n_seed1": replace(_V7N, seed=1),  # the shipped recipe, another seed
     "v5_distil2": replace(_V3, distil_weight=2.0),  # twice the distillation weight
     "v3_seed1": replace(_V3, seed=1),  # the same recipe, another seed: run-to-run noise
     "v4_seed1": replace(_V4, seed=1),  # the shipped recipe, another seed

@@ -8,13 +8,16 @@
   same-class pairs are pulled together, different-class pairs pushed beyond a margin.
 
 Distances are squared Euclidean between unit vectors (range 0..4).
+
+:func:`grad_reverse` is the gradient-reversal layer of domain-adversarial training, used to make
+the embedding uninformative about which corpus a crop came from.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["pairwise_sq_dist", "siamese_distance_loss", "triplet_semihard_loss"]
+__all__ = ["grad_reverse", "pairwise_sq_dist", "siamese_distance_loss", "triplet_semihard_loss"]
 
 
 def pairwise_sq_dist(emb: torch.Tensor) -> torch.Tensor:
@@ -62,3 +65,22 @@ def siamese_distance_loss(
     neg = (margin - dist[~same]).clamp_min(0.0)
     terms = [t.mean() for t in (pos, neg) if t.numel()]
     return torch.stack(terms).sum() if terms else emb.sum() * 0.0
+
+
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor,
+                weight: float) -> torch.Tensor:
+        ctx.weight = weight  # type: ignore[attr-defined]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx,
+                 grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.weight * grad, None  # type: ignore[attr-defined]
+
+
+def grad_reverse(x: torch.Tensor, weight: float) -> torch.Tensor:
+    """Identity forward; the gradient is multiplied by ``-weight`` on the way back (Ganin &
+    Lempitsky 2015): a classifier behind it learns, the layers before it learn to defeat it."""
+    return _GradReverse.apply(x, weight)

@@ -20,12 +20,22 @@ model.pt``), each test speaker is scored on the shared four classes in these mod
 and each of ``own``, ``running`` and ``neutral`` again followed by the live session prior
 (:class:`streamser.core.session_prior.SessionPrior`, the clips in the same random order).
 
+With ``--prompted`` the enrolment also holds one random clip of each other shared emotion (a
+prompted sentence per emotion, issue 9), never scored in any mode, and two modes are added:
+
+- ``prompted``: the neutral enrolment's reference, and the model's probabilities adapted by
+  per-emotion prototypes (:class:`streamser.core.adapt.Adaptation`, method ``prototypes``
+  with no embedding shift: the reference already moves the voice) built from the enrolment's
+  window embeddings computed with that reference; the head's logits at the shipped model's
+  temperature (``--temperature``);
+- ``prompted+prior``: the same, followed by the session prior.
+
 Usage (after ``python -m streamser.training.loco loco --recipe v7``)::
 
-    python -m streamser.training.reference_eval --recipe v7 [--targets nemo ased]
+    python -m streamser.training.reference_eval --recipe v7 [--targets nemo ased] [--prompted]
 
-Writes ``docs/model/results/reference-<recipe>.json``. Runs on the training thread count given
-by ``--threads``; nothing here is used by the live analyzer.
+Writes ``docs/model/results/reference-<recipe>[-prompted].json``. Runs on the training thread
+count given by ``--threads``; nothing here is used by the live analyzer.
 """
 
 from __future__ import annotations
@@ -39,7 +49,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from streamser.core.adapt import Adaptation
 from streamser.core.session_prior import PriorConfig
+from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.core.voice_reference import ReferenceConfig, VoiceReference
 from streamser.training import metrics
 from streamser.training.data import FRAME, engine_windows, voiced_frames
@@ -49,13 +61,16 @@ from streamser.training.nets import SERModel
 from streamser.training.prior_eval import session_probs, softmax_rows
 from streamser.training.train import TrainConfig, load_checkpoint
 
-__all__ = ["MODES", "SpeakerPlan", "evaluate_target", "main", "plan_speaker"]
+__all__ = ["MODES", "PROMPTED_MODES", "SpeakerPlan", "evaluate_target", "main", "plan_speaker",
+           "prompted_adaptation"]
 
 log = logging.getLogger(__name__)
 
 #: Scoring modes, in the order of the printed table.
 MODES: tuple[str, ...] = ("own", "own+prior", "running", "running+prior", "neutral",
                           "neutral+prior", "session")
+#: Added by ``--prompted``.
+PROMPTED_MODES: tuple[str, ...] = ("prompted", "prompted+prior")
 
 
 @dataclass(frozen=True)
@@ -63,19 +78,23 @@ class SpeakerPlan:
     """Which of one speaker's clips enrol, which are scored, and in what order.
 
     Indices are into the held-out corpus's clip list; ``order`` is the scored clips in the
-    session's (random) playing order.
+    session's (random) playing order; ``prompts`` the prompted sentences (one clip per other
+    shared emotion the speaker has; empty unless asked for).
     """
 
     enrol: tuple[int, ...]
     order: tuple[int, ...]
+    prompts: tuple[int, ...] = ()
 
 
 def plan_speaker(clips: Sequence[int], labels: Sequence[str | None],
                  speech_s: Sequence[float], enrol_s: float,
-                 rng: np.random.Generator) -> SpeakerPlan | None:
+                 rng: np.random.Generator, prompted: bool = False) -> SpeakerPlan | None:
     """Neutral clips (in a random order) until ``enrol_s`` seconds of speech enrol, but at
-    most half of the speaker's neutral clips, so neutral is still scored; the speaker's
-    shared-class clips that remain are scored. ``None`` with fewer than two neutral clips."""
+    most half of the speaker's neutral clips, so neutral is still scored; with ``prompted``
+    also one random clip of each other shared emotion of which the speaker has at least two;
+    the speaker's shared-class clips that remain are scored. ``None`` with fewer than two
+    neutral clips."""
     neutral = [i for i in clips if labels[i] == "neutral"]
     if len(neutral) < 2:
         return None
@@ -86,8 +105,15 @@ def plan_speaker(clips: Sequence[int], labels: Sequence[str | None],
             break
         enrol.append(int(i))
         total += speech_s[int(i)]
-    scored = [i for i in clips if labels[i] in SHARED4 and i not in enrol]
-    return SpeakerPlan(tuple(enrol), tuple(int(i) for i in rng.permutation(scored)))
+    prompts: list[int] = []
+    if prompted:
+        for label in SHARED4[1:]:
+            own = [i for i in clips if labels[i] == label]
+            if len(own) >= 2:
+                prompts.append(int(rng.choice(own)))
+    scored = [i for i in clips if labels[i] in SHARED4 and i not in enrol and i not in prompts]
+    return SpeakerPlan(tuple(enrol), tuple(int(i) for i in rng.permutation(scored)),
+                       tuple(prompts))
 
 
 @torch.no_grad()
@@ -98,23 +124,54 @@ def _band_means(model: SERModel, windows: np.ndarray, batch: int = 256) -> np.nd
 
 
 @torch.no_grad()
-def _logits(model: SERModel, windows: np.ndarray, ref: np.ndarray, weight: np.ndarray,
-            batch: int = 256) -> np.ndarray:
-    out = []
+def _forward(model: SERModel, windows: np.ndarray, ref: np.ndarray, weight: np.ndarray,
+             batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits, embeddings)`` of ``windows`` with per-row references."""
+    out, emb = [], []
     for s in range(0, len(windows), batch):
-        z, _ = model(torch.from_numpy(windows[s: s + batch]),
+        z, e = model(torch.from_numpy(windows[s: s + batch]),
                      torch.from_numpy(ref[s: s + batch].astype(np.float32)),
                      torch.from_numpy(weight[s: s + batch].astype(np.float32)))
         out.append(z.numpy())
-    return np.concatenate(out)
+        emb.append(e.numpy())
+    return np.concatenate(out), np.concatenate(emb)
+
+
+def _logits(model: SERModel, windows: np.ndarray, ref: np.ndarray, weight: np.ndarray,
+            batch: int = 256) -> np.ndarray:
+    return _forward(model, windows, ref, weight, batch)[0]
+
+
+def _head_params(model: SERModel, temperature: float) -> SpeakerNormParams:
+    """The model's head as :mod:`streamser.core.adapt` reads it (no reference embedding: the
+    ``prompted`` mode shifts nothing)."""
+    return SpeakerNormParams(
+        head_weight=model.head.weight.detach().numpy().astype(np.float64),
+        head_bias=model.head.bias.detach().numpy().astype(np.float64),
+        scale=float(model.cfg.scale),
+        ref_mean=np.zeros(model.cfg.emb_dim),
+        temperature=temperature)
+
+
+def prompted_adaptation(labels: Sequence[str], enrolment: dict[str, np.ndarray]) -> Adaptation:
+    """Prototypes (unit label means of the enrolment's window embeddings [n, D] per label),
+    no shift and no bias: what a prompted profile of a speaker-relative model holds."""
+    order = sorted(enrolment, key=list(labels).index)
+    protos = np.stack([enrolment[k].mean(axis=0) for k in order]).astype(np.float64)
+    protos /= np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)
+    dim = protos.shape[1]
+    return Adaptation("prototypes", np.zeros(dim), np.zeros(len(labels)),
+                      tuple(list(labels).index(k) for k in order), protos)
 
 
 def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s: float = 20.0,
-                    min_windows: int = 8, seed: int = 0, weight_of: float = 1.0) -> dict:
+                    min_windows: int = 8, seed: int = 0, weight_of: float = 1.0,
+                    prompted: bool = False, temperature: float = 2.22) -> dict:
     """UA / WA / most-predicted share per mode (module docstring) for one held-out corpus.
 
     ``weight_of`` is the ``reference_weight`` the reference modes feed (1: the reference
-    replaces the window's own spectrum; 0.5: half of each)."""
+    replaces the window's own spectrum; 0.5: half of each); ``prompted`` adds the prompted
+    modes, whose head logits are divided by ``temperature``."""
     cfg = _recipe(recipe, steps, None)
     path = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}" / target / "model.pt"
     model, state = load_checkpoint(path)
@@ -134,7 +191,7 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
     plans: list[SpeakerPlan] = []
     for s in speakers:
         clips = [i for i, u in enumerate(utts) if u.speaker == s]
-        plan = plan_speaker(clips, [u.label for u in utts], speech_s, enrol_s, rng)
+        plan = plan_speaker(clips, [u.label for u in utts], speech_s, enrol_s, rng, prompted)
         if plan is None:
             continue
         plans.append(plan)
@@ -158,9 +215,31 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
     for m in ref:
         logits[m] = _logits(model, flat[scored], ref[m][scored], weight[m][scored])
     pos = {int(r): k for k, r in enumerate(scored)}  # flat window row -> scored row
+    modes = MODES + (PROMPTED_MODES if prompted else ())
     truth: list[int] = []
-    preds: dict[str, list[np.ndarray]] = {m: [] for m in MODES}
+    preds: dict[str, list[np.ndarray]] = {m: [] for m in modes}
+    if prompted:
+        params = _head_params(model, temperature)
+        _, emb = _forward(model, flat[scored], ref["neutral"][scored], weight["neutral"][scored])
     for p in plans:
+        if prompted:
+            rows = {i: np.arange(bounds[i], bounds[i + 1]) for i in (*p.enrol, *p.prompts)}
+            enrol_ref = ref["neutral"][bounds[p.order[0]]]
+            enrolment: dict[str, list[np.ndarray]] = {}
+            for i in (*p.enrol, *p.prompts):
+                _, e = _forward(model, flat[rows[i]], np.tile(enrol_ref, (len(rows[i]), 1)),
+                                np.full(len(rows[i]), weight_of))
+                enrolment.setdefault(utts[i].label or "", []).append(e)
+            adaptation = prompted_adaptation(
+                labels, {k: np.concatenate(v) for k, v in enrolment.items()})
+            wp_clips = [adaptation.probs(params, emb[[pos[r] for r in range(bounds[i],
+                                                                            bounds[i + 1])]])
+                        for i in p.order]
+            order = np.arange(len(p.order))
+            preds["prompted"].append(restrict(session_probs(wp_clips, order, None), labels,
+                                              SHARED4).argmax(1))
+            preds["prompted+prior"].append(restrict(
+                session_probs(wp_clips, order, PriorConfig()), labels, SHARED4).argmax(1))
         # window probabilities of this speaker's scored clips, per mode, in session order
         for base in ("own", "running", "neutral", "session"):
             wp_clips = [softmax_rows(logits[base][[pos[r] for r in range(bounds[i],
@@ -176,9 +255,10 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
     y = np.array(truth)
     out: dict = {"n_clips": len(y), "n_speakers": len(plans),
                  "enrol_clips": sum(len(p.enrol) for p in plans),
+                 "prompt_clips": sum(len(p.prompts) for p in plans),
                  "enrol_s_mean": float(np.mean([sum(speech_s[i] for i in p.enrol)
                                                 for p in plans]))}
-    for m in MODES:
+    for m in modes:
         pr = np.concatenate(preds[m])
         share = np.bincount(pr, minlength=4) / len(pr)
         out[m] = {"ua": metrics.unweighted_accuracy(y, pr, 4),
@@ -197,15 +277,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--enrol-s", type=float, default=20.0)
     ap.add_argument("--weight", type=float, default=1.0,
                     help="reference_weight of the reference modes (default 1)")
+    ap.add_argument("--prompted", action="store_true",
+                    help="also enrol one clip per other emotion; add the prompted modes")
+    ap.add_argument("--temperature", type=float, default=2.22,
+                    help="head temperature of the prompted modes (the shipped model's)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
-    suffix = "" if args.weight == 1.0 else f"-w{args.weight:g}"
+    suffix = ("" if args.weight == 1.0 else f"-w{args.weight:g}") + (
+        "-prompted" if args.prompted else "")
+    modes = MODES + (PROMPTED_MODES if args.prompted else ())
     out_path = RESULTS / f"reference-{args.recipe}{suffix}.json"
     for t in args.targets:
-        row = evaluate_target(args.recipe, t, args.steps, args.enrol_s, weight_of=args.weight)
-        print(t, " ".join(f"{m} {row[m]['ua']:.3f}" for m in MODES), flush=True)
+        row = evaluate_target(args.recipe, t, args.steps, args.enrol_s, weight_of=args.weight,
+                              prompted=args.prompted, temperature=args.temperature)
+        print(t, " ".join(f"{m} {row[m]['ua']:.3f}" for m in modes), flush=True)
         # read just before writing: runs for other targets may have written meanwhile
         result = (json.loads(out_path.read_text()) if out_path.exists()
                   else {"recipe": args.recipe, "weight": args.weight, "targets": {}})

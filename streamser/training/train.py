@@ -27,7 +27,7 @@ from streamser.training.augment import AugmentConfig, augment_waveforms, spec_au
 from streamser.training.channel import ChannelAugment, ChannelConfig, NoiseBank
 from streamser.training.data import ClipSet, engine_windows
 from streamser.training.frontend import FrontEndConfig
-from streamser.training.losses import siamese_distance_loss, triplet_semihard_loss
+from streamser.training.losses import grad_reverse, siamese_distance_loss, triplet_semihard_loss
 from streamser.training.nets import ModelConfig, SERModel
 
 __all__ = ["ClipScores", "TrainConfig", "load_checkpoint", "predict_clips", "train"]
@@ -70,6 +70,12 @@ class TrainConfig:
     reference_clips: int = 2
     #: Share of reference draws taken from the speaker's neutral clips (an enrolment).
     reference_neutral_p: float = 0.5
+    #: Corpus-adversarial weight (domain-adversarial training, Ganin & Lempitsky 2015): a small
+    #: classifier learns which training corpus a crop's embedding came from, behind a
+    #: gradient-reversal layer, so the trunk learns to hide it (a corpus's speaking style and
+    #: studio stop being evidence for a class). Ramped from 0 over training. Training only,
+    #: never exported. 0 = off.
+    corpus_adv_weight: float = 0.0
     seed: int = 0
     threads: int = 2
 
@@ -98,6 +104,8 @@ class TrainConfig:
         if self.reference_p == 0.0:
             for key in ("reference_p", "reference_clips", "reference_neutral_p"):
                 d.pop(key)
+        if self.corpus_adv_weight == 0.0:
+            d.pop("corpus_adv_weight")
         return d
 
     @staticmethod
@@ -213,7 +221,11 @@ def train(
     channel = ChannelAugment(cfg.channel, noise)
     if init_from is not None:
         _init_from(model, Path(init_from), data.labels)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    adversary = _CorpusAdversary(cfg, data)
+    params = list(model.parameters())
+    if adversary.head is not None:
+        params += list(adversary.head.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.epochs * cfg.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
                                                 pct_start=0.15)
@@ -226,6 +238,8 @@ def train(
         ck = torch.load(last, map_location="cpu", weights_only=False)
         if ck["config"] == cfg.to_json():
             model.load_state_dict(ck["model"])
+            if adversary.head is not None:
+                adversary.head.load_state_dict(ck["adversary"])
             opt.load_state_dict(ck["opt"])
             sched.load_state_dict(ck["sched"])
             start_epoch = ck["epoch"]
@@ -236,7 +250,8 @@ def train(
         rng = np.random.default_rng([cfg.seed, epoch])
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         model.train()
-        sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0, "arousal": 0.0, "distil": 0.0}
+        sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0, "arousal": 0.0, "distil": 0.0,
+                "corpus": 0.0}
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
         for _ in bar:
@@ -286,6 +301,11 @@ def train(
                                                     dim=1)).mean()
                 loss = loss + cfg.distil_weight * d_loss
                 sums["distil"] += float(d_loss.detach())
+            if adversary.head is not None:
+                progress_frac = (epoch * cfg.steps_per_epoch + bar.n) / total
+                c_loss = adversary.loss(emb * model.cfg.scale, idx, progress_frac)
+                loss = loss + c_loss
+                sums["corpus"] += float(c_loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -298,12 +318,37 @@ def train(
         stats.update(epoch=epoch + 1, elapsed_s=round(time.time() - t0, 1))
         history.append(stats)
         log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, json.dumps(stats))
-        torch.save({"config": cfg.to_json(), "model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "epoch": epoch + 1, "history": history}, last)
+        ck = {"config": cfg.to_json(), "model": model.state_dict(), "opt": opt.state_dict(),
+              "sched": sched.state_dict(), "epoch": epoch + 1, "history": history}
+        if adversary.head is not None:
+            ck["adversary"] = adversary.head.state_dict()
+        torch.save(ck, last)
     model.eval()
     torch.save({"config": cfg.to_json(), "model": model.state_dict(), "labels": list(data.labels),
                 "history": history, "temperature": 1.0}, final)
     return final
+
+
+class _CorpusAdversary:
+    """The corpus classifier of ``cfg.corpus_adv_weight`` (``head`` None when off)."""
+
+    def __init__(self, cfg: TrainConfig, data: ClipSet) -> None:
+        corpora = sorted({u.corpus for u in data.utterances})
+        self.weight = cfg.corpus_adv_weight
+        self.head: torch.nn.Module | None = None
+        if self.weight <= 0 or len(corpora) < 2:
+            return
+        self.corpus_of = torch.tensor([corpora.index(u.corpus) for u in data.utterances])
+        self.head = torch.nn.Sequential(torch.nn.Linear(cfg.model.emb_dim, 64),
+                                        torch.nn.ReLU(), torch.nn.Linear(64, len(corpora)))
+
+    def loss(self, emb: torch.Tensor, idx: np.ndarray, progress: float) -> torch.Tensor:
+        """Cross-entropy of the corpus from ``emb`` behind gradient reversal, whose weight
+        ramps ``2 / (1 + exp(-10 p)) - 1`` over training (``progress`` p in 0..1)."""
+        assert self.head is not None
+        ramp = 2.0 / (1.0 + float(np.exp(-10.0 * progress))) - 1.0
+        logits = self.head(grad_reverse(emb, self.weight * ramp))
+        return F.cross_entropy(logits, self.corpus_of[torch.from_numpy(idx)])
 
 
 @dataclass

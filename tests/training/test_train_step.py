@@ -334,3 +334,38 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
               for f in profiled.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
     assert all(f.voice_reference == "profile" and f.profile == "me" for f in frames)
     assert all(r is not None and np.allclose(r, reference.numpy()) for r in fed)
+
+
+def test_gradient_reversal_is_identity_forward_and_negates_backward():
+    from streamser.training.losses import grad_reverse
+
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = grad_reverse(x, 0.3)
+    assert torch.equal(y.detach(), x.detach())
+    (y * torch.tensor([2.0, 5.0])).sum().backward()
+    assert torch.allclose(x.grad, torch.tensor([-0.6, -1.5]))
+
+
+def test_corpus_adversarial_training_runs_resumes_and_exports_no_adversary(tmp_path):
+    """Two corpora: the corpus classifier trains behind gradient reversal, its state rides in
+    the resume checkpoint only, and a recipe without it keeps its old JSON."""
+    from dataclasses import replace as dc_replace
+
+    base = _clipset()
+    utts = [dc_replace(u, corpus="a" if i % 2 else "b") for i, u in enumerate(base.utterances)]
+    data = ClipSet.build(utts, base.audio, LABELS)
+    cfg = TrainConfig(model=TINY, epochs=1, steps_per_epoch=2, batch_size=6, threads=1,
+                      corpus_adv_weight=0.5)
+    path = train(cfg, data, tmp_path, progress=False)
+    _model, state = load_checkpoint(path)
+    assert state["config"]["corpus_adv_weight"] == 0.5
+    assert state["history"][-1]["corpus"] > 0.0  # log(2) at chance
+    assert not any(k.startswith("adversary") for k in state["model"])
+    last = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert "adversary" in last
+    # resume from last.pt (the adversary's weights and optimiser state load back)
+    path.unlink()
+    _model, again = load_checkpoint(train(cfg, data, tmp_path, progress=False))
+    assert again["history"] == state["history"]
+    assert all(torch.equal(again["model"][k], v) for k, v in state["model"].items())
+    assert "corpus_adv_weight" not in TrainConfig(model=TINY).to_json()
