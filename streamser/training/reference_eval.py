@@ -28,7 +28,11 @@ prompted sentence per emotion, issue 9), never scored in any mode, and two modes
   with no embedding shift: the reference already moves the voice) built from the enrolment's
   window embeddings computed with that reference; the head's logits at the shipped model's
   temperature (``--temperature``);
-- ``prompted+prior``: the same, followed by the session prior.
+- ``prompted_own``: what a prompted profile of the model does at run time today: no reference,
+  the ``prototypes`` method of :func:`streamser.core.adapt.build_adaptation` on the model's own
+  embeddings (shifted to the mean window embedding of 200 clips of two training corpora, as
+  :mod:`streamser.training.calib_loco` exports it);
+- each followed by the session prior (``+prior``).
 
 Usage (after ``python -m streamser.training.loco loco --recipe v7``)::
 
@@ -49,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from streamser.core.adapt import Adaptation
+from streamser.core.adapt import Adaptation, build_adaptation
 from streamser.core.session_prior import PriorConfig
 from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.core.voice_reference import ReferenceConfig, VoiceReference
@@ -70,7 +74,8 @@ log = logging.getLogger(__name__)
 MODES: tuple[str, ...] = ("own", "own+prior", "running", "running+prior", "neutral",
                           "neutral+prior", "session")
 #: Added by ``--prompted``.
-PROMPTED_MODES: tuple[str, ...] = ("prompted", "prompted+prior")
+PROMPTED_MODES: tuple[str, ...] = ("prompted", "prompted+prior", "prompted_own",
+                                   "prompted_own+prior")
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,67 @@ def prompted_adaptation(labels: Sequence[str], enrolment: dict[str, np.ndarray])
                       tuple(list(labels).index(k) for k in order), protos)
 
 
+def _ref_mean(model: SERModel, target: str, window: int, hop: int, n: int = 200) -> np.ndarray:
+    """The mean window embedding (no reference) of ``n`` clips of two corpora the model was
+    trained on (never ``target``, never RAVDESS actors 19-20): calib_loco's ``ref_mean``."""
+    corpora = [c for c in ("ravdess", "tess", "nemo") if c != target][:2]
+    utts, audio = _pool(corpora, lambda u: u.label is not None
+                        and u.speaker not in ("ravdess:19", "ravdess:20"))
+    idx = np.random.default_rng(0).choice(len(utts), size=min(n, len(utts)), replace=False)
+    wins = np.concatenate([engine_windows(audio[i], window, hop) for i in idx])
+    _, emb = _forward(model, wins, np.zeros((len(wins), model.frontend.cfg.n_mels)),
+                      np.zeros(len(wins)))
+    return emb.astype(np.float64).mean(axis=0)
+
+
+def _prompted_preds(model: SERModel, target: str, labels: Sequence[str], utts: Sequence,
+                    flat: np.ndarray, bounds: np.ndarray, plans: Sequence[SpeakerPlan],
+                    pos: dict[int, int], scored: np.ndarray, neutral_ref: np.ndarray,
+                    weight_of: float, temperature: float, hop: int
+                    ) -> dict[str, list[np.ndarray]]:
+    """Clip predictions (4-class argmax, per plan) of the :data:`PROMPTED_MODES`; ``flat``
+    holds every clip's engine windows (``bounds`` delimit each clip's), ``hop`` in samples."""
+    n_mels = neutral_ref.shape[1]
+    params = _head_params(model, temperature)
+    ref_e = _forward(model, flat[scored], neutral_ref[scored],
+                     np.full(len(scored), weight_of))[1]
+    own_e = _forward(model, flat[scored], np.zeros((len(scored), n_mels)),
+                     np.zeros(len(scored)))[1]
+    own_params = SpeakerNormParams(params.head_weight, params.head_bias, params.scale,
+                                   _ref_mean(model, target, flat.shape[1], hop), temperature)
+    preds: dict[str, list[np.ndarray]] = {m: [] for m in PROMPTED_MODES}
+    for p in plans:
+        enrol = (*p.enrol, *p.prompts)
+        rows = {i: np.arange(bounds[i], bounds[i + 1]) for i in enrol}
+        voice = neutral_ref[bounds[p.order[0]]]
+        with_ref: dict[str, list[np.ndarray]] = {}
+        without: dict[str, list[np.ndarray]] = {}
+        for i in enrol:
+            n = len(rows[i])
+            label = utts[i].label or ""
+            with_ref.setdefault(label, []).append(
+                _forward(model, flat[rows[i]], np.tile(voice, (n, 1)), np.full(n, weight_of))[1])
+            without.setdefault(label, []).append(
+                _forward(model, flat[rows[i]], np.zeros((n, n_mels)), np.zeros(n))[1])
+        variants = {
+            "prompted": (prompted_adaptation(
+                labels, {k: np.concatenate(v) for k, v in with_ref.items()}), params, ref_e),
+            "prompted_own": (build_adaptation(
+                own_params, labels, "prototypes",
+                {k: np.concatenate(v) for k, v in without.items()}), own_params, own_e),
+        }
+        order = np.arange(len(p.order))
+        for name, (adaptation, prm, emb) in variants.items():
+            wp_clips = [adaptation.probs(prm, emb[[pos[r] for r in range(bounds[i],
+                                                                         bounds[i + 1])]])
+                        for i in p.order]
+            preds[name].append(restrict(session_probs(wp_clips, order, None), labels,
+                                        SHARED4).argmax(1))
+            preds[f"{name}+prior"].append(restrict(
+                session_probs(wp_clips, order, PriorConfig()), labels, SHARED4).argmax(1))
+    return preds
+
+
 def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s: float = 20.0,
                     min_windows: int = 8, seed: int = 0, weight_of: float = 1.0,
                     prompted: bool = False, temperature: float = 2.22) -> dict:
@@ -219,27 +285,11 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
     truth: list[int] = []
     preds: dict[str, list[np.ndarray]] = {m: [] for m in modes}
     if prompted:
-        params = _head_params(model, temperature)
-        _, emb = _forward(model, flat[scored], ref["neutral"][scored], weight["neutral"][scored])
+        for m, pr in _prompted_preds(model, target, labels, utts, flat, bounds, plans, pos,
+                                     scored, ref["neutral"], weight_of, temperature,
+                                     run_cfg.hop).items():
+            preds[m] = pr
     for p in plans:
-        if prompted:
-            rows = {i: np.arange(bounds[i], bounds[i + 1]) for i in (*p.enrol, *p.prompts)}
-            enrol_ref = ref["neutral"][bounds[p.order[0]]]
-            enrolment: dict[str, list[np.ndarray]] = {}
-            for i in (*p.enrol, *p.prompts):
-                _, e = _forward(model, flat[rows[i]], np.tile(enrol_ref, (len(rows[i]), 1)),
-                                np.full(len(rows[i]), weight_of))
-                enrolment.setdefault(utts[i].label or "", []).append(e)
-            adaptation = prompted_adaptation(
-                labels, {k: np.concatenate(v) for k, v in enrolment.items()})
-            wp_clips = [adaptation.probs(params, emb[[pos[r] for r in range(bounds[i],
-                                                                            bounds[i + 1])]])
-                        for i in p.order]
-            order = np.arange(len(p.order))
-            preds["prompted"].append(restrict(session_probs(wp_clips, order, None), labels,
-                                              SHARED4).argmax(1))
-            preds["prompted+prior"].append(restrict(
-                session_probs(wp_clips, order, PriorConfig()), labels, SHARED4).argmax(1))
         # window probabilities of this speaker's scored clips, per mode, in session order
         for base in ("own", "running", "neutral", "session"):
             wp_clips = [softmax_rows(logits[base][[pos[r] for r in range(bounds[i],
@@ -259,10 +309,10 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
                  "enrol_s_mean": float(np.mean([sum(speech_s[i] for i in p.enrol)
                                                 for p in plans]))}
     for m in modes:
-        pr = np.concatenate(preds[m])
-        share = np.bincount(pr, minlength=4) / len(pr)
-        out[m] = {"ua": metrics.unweighted_accuracy(y, pr, 4),
-                  "wa": metrics.weighted_accuracy(y, pr),
+        flat_pr = np.concatenate(preds[m])
+        share = np.bincount(flat_pr, minlength=4) / len(flat_pr)
+        out[m] = {"ua": metrics.unweighted_accuracy(y, flat_pr, 4),
+                  "wa": metrics.weighted_accuracy(y, flat_pr),
                   "most_predicted": SHARED4[int(share.argmax())],
                   "most_predicted_share": float(share.max())}
     return out
