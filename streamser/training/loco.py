@@ -453,6 +453,11 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None,
     ``coverage`` is the share of clips that still get a label, ``accuracy_above`` their
     accuracy. With ``session_prior`` (the live default) the probabilities are those the live
     session prior gives: each test speaker one session, clips in a seeded random order.
+
+    Every held-out corpus weighs the same in the threshold, however many clips it has: a new
+    user is one more unseen corpus, not one more clip of TESS (2,798 clips of two speakers,
+    on which the model is right twice as often as on the others, would otherwise set it).
+    ``coverage`` and ``accuracy_above`` are corpus-weighted too.
     """
     cfg = _recipe(recipe, steps, None)
     root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
@@ -464,7 +469,7 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None,
         with open(root / target / "scores.pkl", "rb") as fh:
             runs.append(pickle.load(fh))
     t = fit_temperature_restricted(runs)
-    conf, correct, per_target = [], [], {}
+    conf, correct, weight, per_target = [], [], [], {}
     for target in targets:
         d = score_all_labels(root, target)
         p = _session_prior_probs(d, t) if session_prior else d["scores"].probs(t)
@@ -473,9 +478,14 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None,
                               "mean_confidence": float(c.mean())}
         conf.append(c)
         correct.append(ok)
+        weight.append(np.full(len(ok), 1.0 / len(ok)))
+    fit = threshold_for(np.concatenate(conf), np.concatenate(correct), target_acc,
+                        np.concatenate(weight))
+    if fit["uncertain_below"] is not None:
+        for target, c in zip(targets, conf, strict=True):
+            per_target[target]["coverage"] = float((c >= fit["uncertain_below"]).mean())
     return {"temperature": t, "session_prior": session_prior, "clips": "all labelled",
-            "per_target": per_target,
-            **threshold_for(np.concatenate(conf), np.concatenate(correct), target_acc)}
+            "weights": "each held-out corpus equal", "per_target": per_target, **fit}
 
 
 def _session_prior_probs(run: dict, temperature: float, seed: int = 0) -> np.ndarray:
@@ -493,28 +503,36 @@ def _session_prior_probs(run: dict, temperature: float, seed: int = 0) -> np.nda
     return out
 
 
-def threshold_for(conf: np.ndarray, correct: np.ndarray, target_acc: float = 0.5) -> dict:
+def threshold_for(conf: np.ndarray, correct: np.ndarray, target_acc: float = 0.5,
+                  weights: np.ndarray | None = None) -> dict:
     """The lowest confidence above which decisions are right at least ``target_acc`` of the time.
 
-    ``conf`` is each clip's top-label probability, ``correct`` whether that label was right.
+    ``conf`` is each clip's top-label probability, ``correct`` whether that label was right,
+    ``weights`` each clip's weight in every accuracy and share (equal when ``None``).
     Returns ``uncertain_below`` with the ``coverage`` (share of clips above it) and the
     accuracy above it and overall; ``uncertain_below`` is ``None`` when no confidence level
     reaches ``target_acc``: confidence does not single out decisions that are right often
     enough, so no threshold can be calibrated (``ship`` then declares none and the model card
     must say that its labels are never marked uncertain).
     """
-    order = np.argsort(-conf)
-    running = np.cumsum(correct[order]) / np.arange(1, len(conf) + 1)
-    good = np.flatnonzero(running >= target_acc)
-    base = {"target_accuracy": target_acc, "accuracy_all": float(correct.mean()),
-            "mean_confidence": float(conf.mean()), "n_clips": len(conf)}
+    w = np.ones(len(conf)) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(-conf, kind="stable")
+    running = np.cumsum((correct * w)[order]) / np.cumsum(w[order])
+    # a threshold keeps every clip of its confidence: only the last of equal ones can end a cut
+    sorted_conf = conf[order]
+    ends = np.r_[sorted_conf[1:] != sorted_conf[:-1], True]
+    good = np.flatnonzero((running >= target_acc) & ends)
+    base = {"target_accuracy": target_acc,
+            "accuracy_all": float(np.average(correct, weights=w)),
+            "mean_confidence": float(np.average(conf, weights=w)), "n_clips": len(conf)}
     if not len(good):  # confidently wrong: no confidence level is right often enough
         return base | {"uncertain_below": None, "coverage": 0.0, "accuracy_above": None,
                        "best_running_accuracy": float(running.max())}
     tau = float(conf[order][int(good.max())])
     above = conf >= tau
-    return base | {"uncertain_below": round(tau, 4), "coverage": float(above.mean()),
-                   "accuracy_above": float(correct[above].mean())}
+    return base | {"uncertain_below": round(tau, 4),
+                   "coverage": float(w[above].sum() / w.sum()),
+                   "accuracy_above": float(np.average(correct[above], weights=w[above]))}
 
 
 def uncertainty_for_onnx(model: Path | str, corpora: Sequence[str], target_acc: float = 0.5
