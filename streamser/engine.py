@@ -364,6 +364,7 @@ class Engine:
             return
         head = self._analyzer.head
         assert head is not None  # checked when the enrolment was requested
+        result = self._analyzer.relative_enrolment(result)
         try:
             profile = Profile.create(request.profile, self.spec, head, result,
                                      passage=request.passage)

@@ -150,3 +150,45 @@ def test_session_prior_corrects_after_speech_and_forgets_after_silence(
     later = analyzer.push(AudioBlock(len(talk), np.concatenate([quiet, speech]), 0.0))
     assert not any(f.session_prior for f in later if f.voiced)
     assert analyzer.session_prior is not None and analyzer.session_prior.windows < 20
+
+
+def test_prompted_enrolment_of_a_speaker_relative_model_is_embedded_relative_to_its_reading(
+    speech: np.ndarray,
+) -> None:
+    """The prompted windows are kept and embedded again with the finished neutral reading's
+    reference, whatever reference (none here) the analyzer fed while they were read."""
+    from streamser.core.enrolment import EnrolmentConfig
+
+    labels = ("neutral", "happy", "sad", "angry")
+    calls: list[object] = []
+
+    def predict(x: np.ndarray, reference: np.ndarray | None = None) -> Prediction:
+        calls.append(reference)
+        shift = 0.0 if reference is None else float(reference[0])
+        level = np.abs(x).mean(axis=1, keepdims=True)
+        emb = np.hstack([level - shift, np.ones_like(level)]).astype(np.float32)
+        probs = np.full((len(x), 4), 0.25, dtype=np.float32)
+        return Prediction(probs, emb, np.hstack([level] * 3).astype(np.float32))
+
+    head = {"head_weight": np.zeros((4, 2)).tolist(), "head_bias": [0.0] * 4, "scale": 16.0,
+            "ref_mean": [0.0, 1.0]}
+    meta = {"labels": json.dumps(labels), "sample_rate": "16000", "window_s": "2.0",
+            "hop_s": "0.5", "model_version": "rel", "speaker_reference": "band_mean",
+            "speaker_norm": json.dumps(head)}
+    spec = parse_metadata(meta)
+    analyzer = Analyzer(predict, spec)  # type: ignore[arg-type]
+    audio = np.tile(speech, 4)
+    collector = analyzer.start_enrolment(EnrolmentConfig(
+        target_speech_s=3.0, min_speech_s=2.0, emotions=("happy",), emotion_speech_s=4.0))
+    analyzer.push(AudioBlock(0, audio, 0.0))
+    result = collector.finish()
+    assert set(result.samples) == {"neutral", "happy"}
+    assert result.reference is not None
+    again = analyzer.relative_enrolment(result)
+    for label, emb in again.embeddings.items():
+        np.testing.assert_allclose(emb[:, 0],
+                                   result.embeddings[label][:, 0] - result.reference[0],
+                                   atol=1e-6)
+    assert calls[-1] is result.reference  # re-embedded with the reading's reference
+    # nothing is kept for a neutral-only enrolment: there is nothing to re-embed
+    assert not analyzer.start_enrolment(EnrolmentConfig())._keep_windows

@@ -281,3 +281,57 @@ def test_enrolment_reference_is_the_neutral_phase_band_mean() -> None:
     assert result.reference[0] < result.embeddings["happy"][:, 0].min()
     no_model = collect(audio)
     assert no_model.finish().reference is None
+
+
+def test_reference_prototypes_keep_spectrum_and_prototypes_without_a_shift() -> None:
+    """Neutral + prompted emotions of a speaker-relative model: the reference is fed and the
+    label means of the reference-relative embeddings vote, unshifted."""
+    p = params(5)
+    rng = np.random.default_rng(5)
+    centres = unit(rng.normal(size=(2, 6)))
+    enrol = {"neutral": unit(centres[0] + 0.05 * rng.normal(size=(8, 6))),
+             "sad": unit(centres[1] + 0.05 * rng.normal(size=(4, 6)))}
+    ref = rng.normal(size=64)
+    assert default_method(enrol, ref) == "reference_prototypes"
+    assert default_method(enrol) == "prototypes"
+    a = build_adaptation(p, LABELS, "reference_prototypes", enrol, ref)
+    assert a.prototype_labels == (0, 2) and not a.shift.any()
+    np.testing.assert_allclose(a.reference, ref)
+    np.testing.assert_allclose(a.prototypes, unit(np.stack([enrol["neutral"].mean(0),
+                                                             enrol["sad"].mean(0)])))
+    # the prototypes pull a window near the sad centre towards sad, against the model alone
+    window = centres[1:2]
+    assert a.probs(p, window)[0, 2] > model_probs(p, window)[0, 2]
+    body = json.loads(json.dumps(a.to_dict()))
+    back = Adaptation.from_dict(body, 6, len(LABELS))
+    assert back.method == "reference_prototypes" and back.prototype_labels == (0, 2)
+    for broken in ({**body, "reference": None}, {**body, "prototypes": None,
+                                                  "prototype_labels": []}):
+        with pytest.raises(ValueError):
+            Adaptation.from_dict(broken, 6, len(LABELS))
+    with pytest.raises(ValueError, match="speaker-relative"):
+        build_adaptation(p, LABELS, "reference_prototypes", enrol)
+
+
+def test_kept_windows_line_up_with_their_embeddings() -> None:
+    audio = demo_voice("20")[: 16_000 * 14]
+    config = EnrolmentConfig(target_speech_s=4.0, min_speech_s=2.0, emotions=("happy",),
+                             emotion_speech_s=2.0)
+    hop, window = 8_000, 32_000
+    results = []
+    for keep in (True, False):
+        col = EnrolmentCollector(config, keep_windows=keep)
+        col.push_audio(audio)
+        for end in range(hop, len(audio) + 1, hop):
+            start = max(0, end - window)
+            col.push_window(np.array([float(end)]), True, start, end,
+                            samples=np.full(4, float(end), dtype=np.float32))
+        results.append(col.finish())
+    kept, plain = results
+    assert set(kept.samples) == set(kept.embeddings) == {"neutral", "happy"}
+    for label, emb in kept.embeddings.items():
+        np.testing.assert_array_equal(kept.samples[label][:, 0], emb[:, 0])
+    assert plain.samples == {}
+    again = kept.with_embeddings({k: -v for k, v in kept.embeddings.items()})
+    assert again.speech_s == kept.speech_s and again.samples is kept.samples
+    np.testing.assert_array_equal(again.embeddings["happy"], -kept.embeddings["happy"])

@@ -220,8 +220,20 @@ def test_prompted_emotions_make_a_prototype_profile(shipped: ModelRunner, voice_
     phases = [e.progress.phase for e in events if e.progress is not None]
     assert phases.index("neutral") < phases.index("happy") < phases.index("sad")
     profile = ProfileStore(tmp_path).load_for("p", shipped.spec)
-    assert profile.adaptation.method == "prototypes"
     assert profile.enrolled == ("neutral", "happy", "sad")
+    if not shipped.spec.speaker_reference:
+        assert profile.adaptation.method == "prototypes"
+        return
+    # a speaker-relative model: the reading's spectrum is kept and fed, and the prototypes
+    # live in the embedding space relative to it (no shift)
+    adaptation = profile.adaptation
+    assert adaptation.method == "reference_prototypes"
+    assert adaptation.reference is not None and adaptation.prototypes is not None
+    assert not adaptation.shift.any()
+    _, frames, _ = run_engine(shipped, voice_wav, tmp_path,
+                              UseProfile(ActiveProfile("p", adaptation)))
+    voiced = [f for f in frames if f.voiced]
+    assert voiced and all(f.profile == "p" and f.voice_reference == "profile" for f in voiced)
 
 
 def test_a_model_without_head_metadata_cannot_calibrate(tiny_runner: ModelRunner,

@@ -23,9 +23,12 @@ which of them they fill, from the enrolment's voiced window embeddings per label
 - ``reference`` (speaker-relative models, neutral passage): no shift, bias or prototypes; the
   profile's ``reference`` (the mean ``band_mean`` of the neutral reading) replaces the running
   voice spectrum as the model's ``reference`` input (:mod:`streamser.core.voice_reference`).
+- ``reference_prototypes`` (speaker-relative models, neutral + prompted emotions): the
+  ``reference`` of the neutral reading is fed, and each label's mean embedding *computed with
+  that reference* becomes a prototype (no shift: the reference has already moved the voice).
 
-Only ``reference`` keeps the spectrum: the other methods are built from, and applied to, the
-model's own embeddings (no reference fed), as they were measured.
+``reference`` and ``reference_prototypes`` keep the spectrum: the other methods are built from,
+and applied to, the model's own embeddings (no reference fed), as they were measured.
 
 The constants were fixed on nEMO and RAVDESS actors 19-20 and checked on ASED; figures and the
 command that regenerates them are in ``docs/calibration.md``. Pure functions; any thread.
@@ -45,6 +48,7 @@ __all__ = [
     "NEUTRAL_TARGET",
     "PRIOR_STRENGTH",
     "PROTOTYPE_WEIGHT",
+    "REFERENCE_METHODS",
     "ActiveProfile",
     "Adaptation",
     "build_adaptation",
@@ -52,7 +56,9 @@ __all__ = [
     "head_logits",
 ]
 
-METHODS = ("prior", "mean", "prototypes", "reference")
+METHODS = ("prior", "mean", "prototypes", "reference", "reference_prototypes")
+#: Methods that feed the profile's reference spectrum to a speaker-relative model.
+REFERENCE_METHODS = ("reference", "reference_prototypes")
 PRIOR_STRENGTH = 0.5
 NEUTRAL_TARGET = 0.5
 PROTOTYPE_WEIGHT = 2.0
@@ -133,8 +139,10 @@ class Adaptation:
                                       or not np.isfinite(reference).all()):
             raise ValueError(f"reference must be a list of finite numbers, got shape "
                              f"{reference.shape}")
-        if method == "reference" and reference is None:
-            raise ValueError("method 'reference' without a reference")
+        if method in REFERENCE_METHODS and reference is None:
+            raise ValueError(f"method {method!r} without a reference")
+        if method == "reference_prototypes" and protos is None:
+            raise ValueError("method 'reference_prototypes' without prototypes")
         return cls(str(method), shift, bias, labels, protos, reference)
 
 
@@ -148,10 +156,11 @@ class ActiveProfile:
 
 def default_method(enrolment: Mapping[str, np.ndarray],
                    reference: np.ndarray | None = None) -> str:
-    """``prototypes`` when the enrolment has neutral and at least one emotion; else
-    ``reference`` for a speaker-relative model (``reference`` given), else ``prior``."""
+    """With neutral and at least one emotion: ``reference_prototypes`` for a speaker-relative
+    model (``reference`` given; its enrolment embeddings must have been computed with that
+    reference), else ``prototypes``; with neutral only: ``reference`` or ``prior``."""
     if len([k for k, v in enrolment.items() if len(v)]) >= 2:
-        return "prototypes"
+        return "prototypes" if reference is None else "reference_prototypes"
     return "reference" if reference is not None else "prior"
 
 
@@ -160,15 +169,16 @@ def build_adaptation(params: SpeakerNormParams, labels: Sequence[str], method: s
                      reference: np.ndarray | None = None) -> Adaptation:
     """The :class:`Adaptation` of ``enrolment`` (label -> window embeddings [n, D]).
 
-    ``neutral`` must be present for ``prior``, ``prototypes`` and ``reference``; ``reference``
-    (a speaker-relative model's mean neutral ``band_mean``) is required by, and kept only for,
-    method ``reference``. Raises ValueError for an unknown method or label, or an empty
-    enrolment.
+    ``neutral`` must be present for every method but ``mean``; ``reference`` (a
+    speaker-relative model's mean neutral ``band_mean``) is required by, and kept only for,
+    the :data:`REFERENCE_METHODS`. Raises ValueError for an unknown method or label, or an
+    empty enrolment.
     """
     adaptation = _build(params, labels, method, enrolment, reference)
-    if method != "reference" or reference is None:
+    if method not in REFERENCE_METHODS or reference is None:
         return adaptation
     return Adaptation(adaptation.method, adaptation.shift, adaptation.bias,
+                      adaptation.prototype_labels, adaptation.prototypes,
                       reference=np.asarray(reference, dtype=np.float64))
 
 
@@ -187,21 +197,30 @@ def _build(params: SpeakerNormParams, labels: Sequence[str], method: str,
         return Adaptation(method, params.ref_mean - mu, zero_bias)
     if "neutral" not in groups:
         raise ValueError(f"method {method!r} needs neutral speech in the enrolment")
+    if method in REFERENCE_METHODS and reference is None:
+        raise ValueError(f"method {method!r} needs a speaker-relative model (its band_mean)")
     if method == "reference":
-        if reference is None:
-            raise ValueError("method 'reference' needs a speaker-relative model (its band_mean)")
         return Adaptation(method, zero_shift, zero_bias)
+    if method == "reference_prototypes":
+        labels_in, protos = _prototypes(labels, groups, zero_shift)
+        return Adaptation(method, zero_shift, zero_bias, labels_in, protos)
     if method == "prior":
         mean_logp = _log_softmax(head_logits(params, groups["neutral"])).mean(axis=0)
         target = np.full(len(labels), (1.0 - NEUTRAL_TARGET) / max(1, len(labels) - 1))
         target[list(labels).index("neutral")] = NEUTRAL_TARGET
         return Adaptation(method, zero_shift, -PRIOR_STRENGTH * (mean_logp - np.log(target)))
     if method == "prototypes":
-        means = {k: v.mean(axis=0) for k, v in groups.items()}
-        shift = params.ref_mean - np.mean(list(means.values()), axis=0)
-        order = sorted(means, key=list(labels).index)
-        protos = np.stack([means[k] + shift for k in order])
-        protos /= np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)
-        return Adaptation(method, shift, zero_bias,
-                          tuple(list(labels).index(k) for k in order), protos)
+        means = [v.mean(axis=0) for v in groups.values()]
+        shift = params.ref_mean - np.mean(means, axis=0)
+        labels_in, protos = _prototypes(labels, groups, shift)
+        return Adaptation(method, shift, zero_bias, labels_in, protos)
     raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+
+
+def _prototypes(labels: Sequence[str], groups: Mapping[str, np.ndarray],
+                shift: np.ndarray) -> tuple[tuple[int, ...], np.ndarray]:
+    """Label indices (model order) and unit prototypes: each label's mean embedding + shift."""
+    order = sorted(groups, key=list(labels).index)
+    protos = np.stack([groups[k].mean(axis=0) + shift for k in order])
+    protos /= np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)
+    return tuple(list(labels).index(k) for k in order), protos

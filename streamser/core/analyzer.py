@@ -36,7 +36,7 @@ import numpy as np
 
 from streamser.core.adapt import ActiveProfile
 from streamser.core.contract import ModelSpec, Prediction, check_uncertain_below
-from streamser.core.enrolment import EnrolmentCollector, EnrolmentConfig
+from streamser.core.enrolment import EnrolmentCollector, EnrolmentConfig, EnrolmentResult
 from streamser.core.frames import AudioBlock, Frame
 from streamser.core.inputguard import sanitize
 from streamser.core.labels import arousal_valence
@@ -241,8 +241,32 @@ class Analyzer:
         """Begin collecting an enrolment from the next sample on (replaces one in progress).
         Raises ConfigError when the model cannot be calibrated."""
         self._require_head("it cannot be calibrated to a voice")
-        self._enrolment = EnrolmentCollector(config, start_sample=self.samples_seen)
+        # a speaker-relative model's prompted windows are embedded again, relative to the
+        # finished neutral reading (relative_enrolment), so their samples are kept
+        keep = bool(self.spec.speaker_reference and config.emotions)
+        self._enrolment = EnrolmentCollector(config, start_sample=self.samples_seen,
+                                             keep_windows=keep)
         return self._enrolment
+
+    def relative_enrolment(self, result: EnrolmentResult, batch: int = 32) -> EnrolmentResult:
+        """``result`` with every kept window embedded again relative to its neutral reading
+        (``result.reference``): what a ``reference_prototypes`` profile is built from. The
+        result unchanged when the model is not speaker-relative, there is no reference, or the
+        windows were not kept. Inference thread (runs the model: ~2 ms per window)."""
+        if (not self.spec.speaker_reference or result.reference is None
+                or set(result.samples) != set(result.embeddings)):
+            return result
+        embedded: dict[str, np.ndarray] = {}
+        for label, windows in result.samples.items():
+            parts = []
+            for start in range(0, len(windows), batch):
+                prediction = self._predict(windows[start:start + batch],  # type: ignore[call-arg]
+                                           result.reference)
+                if prediction.embedding is None:
+                    return result
+                parts.append(prediction.embedding)
+            embedded[label] = np.concatenate(parts)
+        return result.with_embeddings(embedded)
 
     def stop_enrolment(self) -> EnrolmentCollector | None:
         """Stop feeding the enrolment; returns it (None when there was none)."""
@@ -343,7 +367,8 @@ class Analyzer:
         if self._enrolment is not None and embedding is not None:
             self._enrolment.push_window(
                 embedding[0], voiced, window.start_sample, window.end_sample,
-                None if prediction.band_mean is None else prediction.band_mean[0])
+                None if prediction.band_mean is None else prediction.band_mean[0],
+                window.samples)
         dt = (window.end_sample - (self._last_end or 0)) / rate
         self._last_end = window.end_sample
         smoothed = self._smoother.update(probs, dt, voiced)

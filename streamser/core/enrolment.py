@@ -6,7 +6,10 @@ the owner feeds two streams into an :class:`EnrolmentCollector`:
 - :meth:`~EnrolmentCollector.push_audio` — the 16 kHz samples, for the speech clock (the
   engine's WebRTC voice detector on 30 ms frames), the speech level, clipping and pitch;
 - :meth:`~EnrolmentCollector.push_window` — each analysis window's model embedding and voiced
-  flag (from the analyzer), under the label being read (``"neutral"`` for the passage).
+  flag (from the analyzer), under the label being read (``"neutral"`` for the passage); for a
+  speaker-relative model also its ``band_mean`` and, with ``keep_windows``, its samples, so the
+  owner can embed the prompted windows again relative to the finished neutral reading
+  (:meth:`EnrolmentResult.with_embeddings`).
 
 Speech time is the reading time: from one voiced 30 ms frame to the next, with pauses up to
 ``max_pause_s`` counted and longer silences not (so 20 s of reading counts about 20 s, and a
@@ -162,6 +165,14 @@ class EnrolmentResult:
     reference: np.ndarray | None = field(default=None, repr=False)
     """Mean ``band_mean`` [n_mels] of the neutral phase's voiced windows (a speaker-relative
     model), else None."""
+    samples: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """The voiced windows' samples [n, window] per label, in the order of ``embeddings``
+    (only when the collector kept them; never saved in a profile)."""
+
+    def with_embeddings(self, embeddings: Mapping[str, np.ndarray]) -> EnrolmentResult:
+        """This result with other embeddings (the same windows embedded again)."""
+        return EnrolmentResult(embeddings, self.speech_s, self.level_dbfs, self.clipped_fraction,
+                               self.pitch_hz, self.reference, self.samples)
 
     @property
     def windows(self) -> int:
@@ -172,8 +183,13 @@ class EnrolmentResult:
 class EnrolmentCollector:
     """Accumulates one enrolment; see the module docstring."""
 
-    def __init__(self, config: EnrolmentConfig | None = None, start_sample: int = 0) -> None:
+    def __init__(self, config: EnrolmentConfig | None = None, start_sample: int = 0,
+                 keep_windows: bool = False) -> None:
+        """``keep_windows``: also keep each voiced window's samples (a speaker-relative model's
+        prompted enrolment; about 128 kB per 2 s window, a few MB per enrolment)."""
         self.config = config or EnrolmentConfig()
+        self._keep_windows = keep_windows
+        self._samples: dict[str, list[np.ndarray]] = {}
         self._start = start_sample  # stream index of the first sample pushed
         self._phases = self.config.phases
         self._phase = 0
@@ -231,9 +247,10 @@ class EnrolmentCollector:
         self._clipped += int(np.count_nonzero(np.abs(frame) >= 0.99))
 
     def push_window(self, embedding: np.ndarray, voiced: bool, start_sample: int | None = None,
-                    end_sample: int | None = None, band_mean: np.ndarray | None = None) -> None:
+                    end_sample: int | None = None, band_mean: np.ndarray | None = None,
+                    samples: np.ndarray | None = None) -> None:
         """One analysis window's embedding [D] (and a speaker-relative model's ``band_mean``
-        [n_mels]), kept when ``voiced``.
+        [n_mels], and its ``samples`` when the collector keeps windows), kept when ``voiced``.
 
         With the window's stream position (``start_sample`` of its first real sample,
         ``end_sample``) it is filed under the phase its middle falls in, and dropped when it
@@ -256,6 +273,9 @@ class EnrolmentCollector:
         label = self._phases[phase][0]
         self._embeddings.setdefault(label, []).append(
             np.asarray(embedding, dtype=np.float32).copy())
+        if self._keep_windows and samples is not None:
+            self._samples.setdefault(label, []).append(
+                np.asarray(samples, dtype=np.float32).copy())
         if band_mean is not None and label == "neutral" and np.isfinite(band_mean).all():
             self._band_means.append(np.asarray(band_mean, dtype=np.float64).copy())
 
@@ -339,6 +359,8 @@ class EnrolmentCollector:
             clipped_fraction=self._clipped / max(1, self._voiced_samples),
             pitch_hz=float(np.nanmedian(f0)) if np.isfinite(f0).any() else float("nan"),
             reference=np.mean(self._band_means, axis=0) if self._band_means else None,
+            samples={k: np.stack(v) for k, v in self._samples.items()
+                     if len(v) == len(self._embeddings.get(k, ()))},
         )
 
 

@@ -23,13 +23,13 @@ and each of ``own``, ``running`` and ``neutral`` again followed by the live sess
 With ``--prompted`` the enrolment also holds one random clip of each other shared emotion (a
 prompted sentence per emotion, issue 9), never scored in any mode, and two modes are added:
 
-- ``prompted``: the neutral enrolment's reference, and the model's probabilities adapted by
-  per-emotion prototypes (:class:`streamser.core.adapt.Adaptation`, method ``prototypes``
-  with no embedding shift: the reference already moves the voice) built from the enrolment's
-  window embeddings computed with that reference; the head's logits at the shipped model's
-  temperature (``--temperature``);
-- ``prompted_own``: what a prompted profile of the model does at run time today: no reference,
-  the ``prototypes`` method of :func:`streamser.core.adapt.build_adaptation` on the model's own
+- ``prompted``: what a prompted profile of a speaker-relative model does at run time
+  (:func:`streamser.core.adapt.build_adaptation`, method ``reference_prototypes``): the neutral
+  enrolment's reference is fed, and per-emotion prototypes built from the enrolment's window
+  embeddings computed with that reference vote beside the head (logits at the shipped model's
+  temperature, ``--temperature``);
+- ``prompted_own``: a prompted profile as streamser built it before 2.1.1: no reference, the
+  ``prototypes`` method of :func:`streamser.core.adapt.build_adaptation` on the model's own
   embeddings (shifted to the mean window embedding of 200 clips of two training corpora, as
   :mod:`streamser.training.calib_loco` exports it);
 - each followed by the session prior (``+prior``).
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from streamser.core.adapt import Adaptation, build_adaptation
+from streamser.core.adapt import build_adaptation
 from streamser.core.session_prior import PriorConfig
 from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.core.voice_reference import ReferenceConfig, VoiceReference
@@ -65,8 +65,7 @@ from streamser.training.nets import SERModel
 from streamser.training.prior_eval import session_probs, softmax_rows
 from streamser.training.train import TrainConfig, load_checkpoint
 
-__all__ = ["MODES", "PROMPTED_MODES", "SpeakerPlan", "evaluate_target", "main", "plan_speaker",
-           "prompted_adaptation"]
+__all__ = ["MODES", "PROMPTED_MODES", "SpeakerPlan", "evaluate_target", "main", "plan_speaker"]
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +157,6 @@ def _head_params(model: SERModel, temperature: float) -> SpeakerNormParams:
         temperature=temperature)
 
 
-def prompted_adaptation(labels: Sequence[str], enrolment: dict[str, np.ndarray]) -> Adaptation:
-    """Prototypes (unit label means of the enrolment's window embeddings [n, D] per label),
-    no shift and no bias: what a prompted profile of a speaker-relative model holds."""
-    order = sorted(enrolment, key=list(labels).index)
-    protos = np.stack([enrolment[k].mean(axis=0) for k in order]).astype(np.float64)
-    protos /= np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)
-    dim = protos.shape[1]
-    return Adaptation("prototypes", np.zeros(dim), np.zeros(len(labels)),
-                      tuple(list(labels).index(k) for k in order), protos)
-
-
 def _ref_mean(model: SERModel, target: str, window: int, hop: int, n: int = 200) -> np.ndarray:
     """The mean window embedding (no reference) of ``n`` clips of two corpora the model was
     trained on (never ``target``, never RAVDESS actors 19-20): calib_loco's ``ref_mean``."""
@@ -212,8 +200,9 @@ def _prompted_preds(model: SERModel, target: str, labels: Sequence[str], utts: S
             without.setdefault(label, []).append(
                 _forward(model, flat[rows[i]], np.zeros((n, n_mels)), np.zeros(n))[1])
         variants = {
-            "prompted": (prompted_adaptation(
-                labels, {k: np.concatenate(v) for k, v in with_ref.items()}), params, ref_e),
+            "prompted": (build_adaptation(
+                params, labels, "reference_prototypes",
+                {k: np.concatenate(v) for k, v in with_ref.items()}, voice), params, ref_e),
             "prompted_own": (build_adaptation(
                 own_params, labels, "prototypes",
                 {k: np.concatenate(v) for k, v in without.items()}), own_params, own_e),

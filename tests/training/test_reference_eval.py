@@ -47,20 +47,3 @@ def test_prompted_plan_enrols_one_clip_per_other_emotion_and_scores_none_of_them
     assert not enrolled & set(plan.order)
     assert sorted(plan.order) == sorted(set(range(13)) - enrolled)
 
-
-def test_prompted_adaptation_votes_for_the_nearest_prototype():
-    from streamser.core.speaker_norm import SpeakerNormParams
-    from streamser.training.reference_eval import prompted_adaptation
-
-    labels = ("neutral", "happy", "sad")
-    rng = np.random.default_rng(0)
-    centres = np.eye(3, 8)
-    enrolment = {k: centres[i] + 0.05 * rng.standard_normal((5, 8))
-                 for i, k in enumerate(labels)}
-    adaptation = prompted_adaptation(labels, enrolment)
-    assert adaptation.prototype_labels == (0, 1, 2)
-    assert not adaptation.shift.any() and not adaptation.bias.any()
-    # a head with no opinion (zero weights): the prototypes decide
-    params = SpeakerNormParams(np.zeros((3, 8)), np.zeros(3), 16.0, np.zeros(8), 1.0)
-    probs = adaptation.probs(params, centres[[2, 0, 1]])
-    assert list(probs.argmax(axis=1)) == [2, 0, 1]
