@@ -307,6 +307,16 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
     return out
 
 
+def _shipped_temperature() -> float:
+    """The temperature in the shipped model's metadata."""
+    import onnx
+
+    from streamser.resources import default_model_path
+
+    meta = {p.key: p.value for p in onnx.load(str(default_model_path())).metadata_props}
+    return float(meta.get("temperature", "1"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line (module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m streamser.training.reference_eval")
@@ -318,12 +328,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="reference_weight of the reference modes (default 1)")
     ap.add_argument("--prompted", action="store_true",
                     help="also enrol one clip per other emotion; add the prompted modes")
-    ap.add_argument("--temperature", type=float, default=2.22,
-                    help="head temperature of the prompted modes (the shipped model's)")
+    ap.add_argument("--temperature", type=float, default=None,
+                    help="head temperature of the prompted modes (default: the shipped "
+                         "model's)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
+    if args.temperature is None:
+        args.temperature = _shipped_temperature()
     suffix = ("" if args.weight == 1.0 else f"-w{args.weight:g}") + (
         "-prompted" if args.prompted else "")
     modes = MODES + (PROMPTED_MODES if args.prompted else ())
@@ -336,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = (json.loads(out_path.read_text()) if out_path.exists()
                   else {"recipe": args.recipe, "weight": args.weight, "targets": {}})
         result["targets"][t] = row
+        result["temperature"] = args.temperature if args.prompted else None
         out_path.write_text(json.dumps(result, indent=1))
     return 0
 
