@@ -38,8 +38,9 @@ Usage (after ``python -m streamser.training.loco loco --recipe v7``)::
 
     python -m streamser.training.reference_eval --recipe v7 [--targets nemo ased] [--prompted]
 
-Writes ``docs/model/results/reference-<recipe>[-prompted].json``. Runs on the training thread
-count given by ``--threads``; nothing here is used by the live analyzer.
+Writes ``docs/model/results/reference-<recipe>[-w<weight>][-e<enrol_s>][-prompted].json``.
+Runs on the training thread count given by ``--threads``; nothing here is used by the live
+analyzer.
 """
 
 from __future__ import annotations
@@ -338,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.temperature is None:
         args.temperature = _shipped_temperature()
     suffix = ("" if args.weight == 1.0 else f"-w{args.weight:g}") + (
+        "" if args.enrol_s == 20.0 else f"-e{args.enrol_s:g}") + (
         "-prompted" if args.prompted else "")
     modes = MODES + (PROMPTED_MODES if args.prompted else ())
     out_path = RESULTS / f"reference-{args.recipe}{suffix}.json"
