@@ -64,6 +64,7 @@ from streamser.training.experiments import RESULTS, runs_dir
 from streamser.training.loco import LOCO_TARGETS, SHARED4, _pool, _recipe, restrict
 from streamser.training.nets import SERModel
 from streamser.training.prior_eval import session_probs, softmax_rows
+from streamser.training.robustness import CONDITIONS, conditions
 from streamser.training.train import TrainConfig, load_checkpoint
 
 __all__ = ["MODES", "PROMPTED_MODES", "SpeakerPlan", "evaluate_target", "main", "plan_speaker"]
@@ -222,35 +223,47 @@ def _prompted_preds(model: SERModel, target: str, labels: Sequence[str], utts: S
 
 def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s: float = 20.0,
                     min_windows: int = 8, seed: int = 0, weight_of: float = 1.0,
-                    prompted: bool = False, temperature: float = 2.22) -> dict:
+                    prompted: bool = False, temperature: float = 2.22,
+                    enrol_chain: str | None = None) -> dict:
     """UA / WA / most-predicted share per mode (module docstring) for one held-out corpus.
 
     ``weight_of`` is the ``reference_weight`` the reference modes feed (1: the reference
     replaces the window's own spectrum; 0.5: half of each); ``prompted`` adds the prompted
-    modes, whose head logits are divided by ``temperature``."""
+    modes, whose head logits are divided by ``temperature``; ``enrol_chain`` (a condition of
+    :func:`streamser.training.robustness.conditions`) passes the enrolment clips through that
+    recording chain, as if the profile had been recorded with another microphone or room."""
     cfg = _recipe(recipe, steps, None)
     path = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}" / target / "model.pt"
     model, state = load_checkpoint(path)
     run_cfg = TrainConfig.from_json(state["config"])
     labels = list(state["labels"])
     utts, audio = _pool([target], lambda u: u.label in labels)
+    speech_s = [float(voiced_frames(a).sum()) * FRAME / 16_000 for a in audio]
+    rng = np.random.default_rng(seed)
+    speakers = sorted({u.speaker for u in utts})
+    plans: list[SpeakerPlan] = []
+    clips_of: dict[int, list[int]] = {}  # plan index -> the speaker's clips
+    for s in speakers:
+        clips = [i for i, u in enumerate(utts) if u.speaker == s]
+        plan = plan_speaker(clips, [u.label for u in utts], speech_s, enrol_s, rng, prompted)
+        if plan is not None:
+            clips_of[len(plans)] = clips
+            plans.append(plan)
+    if enrol_chain is not None:  # the profile was recorded through another chain
+        chain = conditions([a for a in audio[:50]])[enrol_chain]
+        audio = list(audio)
+        for p in plans:
+            for i in (*p.enrol, *p.prompts):
+                audio[i] = chain(audio[i], i).astype(np.float32)
     wins = [engine_windows(a, run_cfg.window, run_cfg.hop) for a in audio]
     bounds = np.cumsum([0, *[len(w) for w in wins]])
     flat = np.concatenate(wins)
     bm = _band_means(model, flat)
-    speech_s = [float(voiced_frames(a).sum()) * FRAME / 16_000 for a in audio]
-    rng = np.random.default_rng(seed)
-    speakers = sorted({u.speaker for u in utts})
     n_mels = bm.shape[1]
     ref = {m: np.zeros((len(flat), n_mels)) for m in ("running", "neutral", "session")}
     weight = {m: np.zeros(len(flat)) for m in ref}
-    plans: list[SpeakerPlan] = []
-    for s in speakers:
-        clips = [i for i, u in enumerate(utts) if u.speaker == s]
-        plan = plan_speaker(clips, [u.label for u in utts], speech_s, enrol_s, rng, prompted)
-        if plan is None:
-            continue
-        plans.append(plan)
+    for k, plan in enumerate(plans):
+        clips = clips_of[k]
         rows_of = {i: np.arange(bounds[i], bounds[i + 1]) for i in clips}
         enrol_rows = np.concatenate([rows_of[i] for i in plan.enrol])
         all_rows = np.concatenate([rows_of[i] for i in clips])
@@ -332,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, default=None,
                     help="head temperature of the prompted modes (default: the shipped "
                          "model's)")
+    ap.add_argument("--enrol-chain", default=None, choices=CONDITIONS,
+                    help="record the enrolment clips through this chain (a robustness "
+                         "condition): a profile made with another microphone or room")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -340,18 +356,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.temperature = _shipped_temperature()
     suffix = ("" if args.weight == 1.0 else f"-w{args.weight:g}") + (
         "" if args.enrol_s == 20.0 else f"-e{args.enrol_s:g}") + (
-        "-prompted" if args.prompted else "")
+        "-prompted" if args.prompted else "") + (
+        "" if args.enrol_chain is None else "-enrol-" + args.enrol_chain.split()[0]
+        + "".join(c for c in args.enrol_chain.split()[-2] if c.isalnum() or c in "+-."))
     modes = MODES + (PROMPTED_MODES if args.prompted else ())
     out_path = RESULTS / f"reference-{args.recipe}{suffix}.json"
     for t in args.targets:
         row = evaluate_target(args.recipe, t, args.steps, args.enrol_s, weight_of=args.weight,
-                              prompted=args.prompted, temperature=args.temperature)
+                              prompted=args.prompted, temperature=args.temperature,
+                              enrol_chain=args.enrol_chain)
         print(t, " ".join(f"{m} {row[m]['ua']:.3f}" for m in modes), flush=True)
         # read just before writing: runs for other targets may have written meanwhile
         result = (json.loads(out_path.read_text()) if out_path.exists()
                   else {"recipe": args.recipe, "weight": args.weight, "targets": {}})
         result["targets"][t] = row
         result["temperature"] = args.temperature if args.prompted else None
+        result["enrol_chain"] = args.enrol_chain
         out_path.write_text(json.dumps(result, indent=1))
     return 0
 
