@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -266,7 +266,7 @@ class Analyzer:
                     return result
                 parts.append(prediction.embedding)
             embedded[label] = np.concatenate(parts)
-        return result.with_embeddings(embedded)
+        return replace(result, embeddings=embedded)
 
     def stop_enrolment(self) -> EnrolmentCollector | None:
         """Stop feeding the enrolment; returns it (None when there was none)."""

@@ -9,7 +9,7 @@ the owner feeds two streams into an :class:`EnrolmentCollector`:
   flag (from the analyzer), under the label being read (``"neutral"`` for the passage); for a
   speaker-relative model also its ``band_mean`` and, with ``keep_windows``, its samples, so the
   owner can embed the prompted windows again relative to the finished neutral reading
-  (:meth:`EnrolmentResult.with_embeddings`).
+  (:meth:`streamser.core.analyzer.Analyzer.relative_enrolment`).
 
 Speech time is the reading time: from one voiced 30 ms frame to the next, with pauses up to
 ``max_pause_s`` counted and longer silences not (so 20 s of reading counts about 20 s, and a
@@ -168,11 +168,6 @@ class EnrolmentResult:
     samples: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
     """The voiced windows' samples [n, window] per label, in the order of ``embeddings``
     (only when the collector kept them; never saved in a profile)."""
-
-    def with_embeddings(self, embeddings: Mapping[str, np.ndarray]) -> EnrolmentResult:
-        """This result with other embeddings (the same windows embedded again)."""
-        return EnrolmentResult(embeddings, self.speech_s, self.level_dbfs, self.clipped_fraction,
-                               self.pitch_hz, self.reference, self.samples)
 
     @property
     def windows(self) -> int:
