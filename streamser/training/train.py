@@ -254,7 +254,7 @@ def train(
                 "corpus": 0.0}
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
-        for _ in bar:
+        for step in bar:
             a = cfg.augment
             idx = data.draw(cfg.batch_size, rng, weights)
             xb, yb, ab = data.batch_at(idx, cfg.crop, rng,
@@ -302,7 +302,7 @@ def train(
                 loss = loss + cfg.distil_weight * d_loss
                 sums["distil"] += float(d_loss.detach())
             if adversary.head is not None:
-                progress_frac = (epoch * cfg.steps_per_epoch + bar.n) / total
+                progress_frac = (epoch * cfg.steps_per_epoch + step) / total
                 c_loss = adversary.loss(emb * model.cfg.scale, idx, progress_frac)
                 loss = loss + c_loss
                 sums["corpus"] += float(c_loss.detach())
