@@ -17,13 +17,33 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["export_loco", "main"]
+if TYPE_CHECKING:
+    from streamser.training.nets import SERModel
+
+__all__ = ["export_loco", "main", "training_ref_mean"]
 
 _REFERENCE = ("ravdess", "tess", "nemo")
 _DEMO = ("ravdess:19", "ravdess:20")
+
+
+def training_ref_mean(model: SERModel, target: str, window: int, hop: int,
+                      n: int = 200) -> np.ndarray:
+    """The mean window embedding [D] (the model's own, no reference) of ``n`` random labelled
+    clips of two corpora a leave-one-corpus-out model *was* trained on (never ``target``,
+    never RAVDESS actors 19-20): the ``ref_mean`` its calibration profiles shift towards.
+    ``window`` and ``hop`` in samples."""
+    from streamser.training.loco import _pool
+    from streamser.training.train import predict_clips
+
+    corpora = [c for c in _REFERENCE if c != target][:2]
+    utts, audio = _pool(corpora, lambda u: u.label is not None and u.speaker not in _DEMO)
+    idx = np.random.default_rng(0).choice(len(utts), size=min(n, len(utts)), replace=False)
+    scores = predict_clips(model, [audio[i] for i in idx], (), window, hop)
+    return np.asarray(np.concatenate(scores.window_emb).mean(axis=0), dtype=np.float64)
 
 
 def export_loco(checkpoint: Path, target: str, out: Path, n_ref: int = 200,
@@ -36,19 +56,14 @@ def export_loco(checkpoint: Path, target: str, out: Path, n_ref: int = 200,
     import torch
 
     from streamser.training.export import export_checkpoint
-    from streamser.training.loco import _pool
-    from streamser.training.train import TrainConfig, load_checkpoint, predict_clips
+    from streamser.training.train import TrainConfig, load_checkpoint
 
     torch.set_num_threads(1)
     model, state = load_checkpoint(checkpoint)
     cfg = TrainConfig.from_json(state["config"])
-    corpora = [c for c in _REFERENCE if c != target][:2]
-    utts, audio = _pool(corpora, lambda u: u.label is not None and u.speaker not in _DEMO)
-    idx = np.random.default_rng(0).choice(len(utts), size=min(n_ref, len(utts)), replace=False)
-    scores = predict_clips(model, [audio[i] for i in idx], tuple(state["labels"]), cfg.window,
-                           cfg.hop)
     reference = {
-        "ref_mean": np.concatenate(scores.window_emb).mean(axis=0).round(6).tolist(),
+        "ref_mean": training_ref_mean(model, target, cfg.window, cfg.hop,
+                                      n_ref).round(6).tolist(),
         "head_weight": model.head.weight.detach().numpy().round(6).tolist(),
         "head_bias": model.head.bias.detach().numpy().round(6).tolist(),
         "scale": model.cfg.scale,

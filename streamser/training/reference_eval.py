@@ -59,6 +59,7 @@ from streamser.core.session_prior import PriorConfig
 from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.core.voice_reference import ReferenceConfig, VoiceReference
 from streamser.training import metrics
+from streamser.training.calib_loco import training_ref_mean
 from streamser.training.data import FRAME, engine_windows, voiced_frames
 from streamser.training.experiments import RESULTS, runs_dir
 from streamser.training.loco import LOCO_TARGETS, SHARED4, _pool, _recipe, restrict
@@ -159,19 +160,6 @@ def _head_params(model: SERModel, temperature: float) -> SpeakerNormParams:
         temperature=temperature)
 
 
-def _ref_mean(model: SERModel, target: str, window: int, hop: int, n: int = 200) -> np.ndarray:
-    """The mean window embedding (no reference) of ``n`` clips of two corpora the model was
-    trained on (never ``target``, never RAVDESS actors 19-20): calib_loco's ``ref_mean``."""
-    corpora = [c for c in ("ravdess", "tess", "nemo") if c != target][:2]
-    utts, audio = _pool(corpora, lambda u: u.label is not None
-                        and u.speaker not in ("ravdess:19", "ravdess:20"))
-    idx = np.random.default_rng(0).choice(len(utts), size=min(n, len(utts)), replace=False)
-    wins = np.concatenate([engine_windows(audio[i], window, hop) for i in idx])
-    _, emb = _forward(model, wins, np.zeros((len(wins), model.frontend.cfg.n_mels)),
-                      np.zeros(len(wins)))
-    return emb.astype(np.float64).mean(axis=0)
-
-
 def _prompted_preds(model: SERModel, target: str, labels: Sequence[str], utts: Sequence,
                     flat: np.ndarray, bounds: np.ndarray, plans: Sequence[SpeakerPlan],
                     pos: dict[int, int], scored: np.ndarray, neutral_ref: np.ndarray,
@@ -185,8 +173,9 @@ def _prompted_preds(model: SERModel, target: str, labels: Sequence[str], utts: S
                      np.full(len(scored), weight_of))[1]
     own_e = _forward(model, flat[scored], np.zeros((len(scored), n_mels)),
                      np.zeros(len(scored)))[1]
-    own_params = SpeakerNormParams(params.head_weight, params.head_bias, params.scale,
-                                   _ref_mean(model, target, flat.shape[1], hop), temperature)
+    ref_mean = training_ref_mean(model, target, flat.shape[1], hop)
+    own_params = SpeakerNormParams(params.head_weight, params.head_bias, params.scale, ref_mean,
+                                   temperature)
     preds: dict[str, list[np.ndarray]] = {m: [] for m in PROMPTED_MODES}
     for p in plans:
         enrol = (*p.enrol, *p.prompts)
