@@ -148,12 +148,13 @@ def load_checkpoint(path: Path | str) -> tuple[SERModel, dict]:
 
 
 def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:
-    """Transfer: copy every matching weight; the head's rows are copied by label name."""
+    """Transfer: copy every weight of matching name and shape (the arousal head too); the
+    emotion head's rows are copied by label name."""
     src_model, state = load_checkpoint(path)
     src = src_model.state_dict()
     own = model.state_dict()
     for key, value in src.items():
-        if key.startswith(("head.", "arousal_head.")):
+        if key.startswith("head."):
             continue
         if key in own and own[key].shape == value.shape:
             own[key] = value

@@ -369,3 +369,36 @@ def test_corpus_adversarial_training_runs_resumes_and_exports_no_adversary(tmp_p
     assert again["history"] == state["history"]
     assert all(torch.equal(again["model"][k], v) for k, v in state["model"].items())
     assert "corpus_adv_weight" not in TrainConfig(model=TINY).to_json()
+
+
+def test_fine_tune_starts_from_every_weight_of_the_base(trained, tmp_path):
+    """``_init_from`` copies the trunk, the arousal head and the emotion head's rows by label."""
+    from streamser.training.train import _init_from
+
+    path, _cfg = trained
+    base, _ = load_checkpoint(path)
+    model = SERModel(len(LABELS), TINY)
+    _init_from(model, path, LABELS)
+    for (name, a), b in zip(model.state_dict().items(), base.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    reordered = SERModel(2, TINY)
+    _init_from(reordered, path, ("sad", "angry"))  # "sad" is row 2 of the base, "angry" new
+    assert torch.equal(reordered.head.weight[0], base.head.weight[2])
+
+
+def test_two_stage_recipe_names_its_base_or_says_how_to_train_it(tmp_path, monkeypatch):
+    """A fine-tuning recipe starts from the base's model of the same split, never another."""
+    from streamser.training import loco
+
+    monkeypatch.setenv("STREAMSER_RUNS", str(tmp_path))
+    base_cfg = loco.RECIPES[loco.FINETUNE_FROM["v9a"]]
+    steps = base_cfg.epochs * base_cfg.steps_per_epoch
+    assert loco._base_model("v7n", "loco", "nemo") is None
+    with pytest.raises(FileNotFoundError, match=r"loco cv --folds 3 --recipe v7n"):
+        loco._base_model("v9a", "cv2", "fold3")
+    want = tmp_path / f"loco-v7n-s{steps}" / "nemo" / "model.pt"
+    want.parent.mkdir(parents=True)
+    want.touch()
+    assert loco._base_model("v9a", "loco", "nemo") == want
+    with pytest.raises(FileNotFoundError, match="loco final --recipe v7n"):
+        loco._base_model("v9a", "final2", None)
