@@ -13,6 +13,9 @@ heard, so the protocols hold out whole corpora and whole speakers:
 - **final**: every clip of every corpus except RAVDESS actors 19 and 20 (the demo voices and
   the robustness set, :mod:`streamser.training.robustness`).
 
+Two-stage recipes (:data:`FINETUNE_FROM`) fine-tune another recipe's finished model of the same
+split (held-out corpus, fold or final pool), so that recipe must have run first.
+
 Each run writes ``runs/<name>/`` (checkpoints, resumable; per-clip scores) and a results JSON
 under ``docs/model/results/``. Command line::
 
