@@ -1,6 +1,6 @@
 """Measure what calibrating to a voice is worth, on speakers the model never heard.
 
-    python -m streamser.training.calib_eval --model models/streamser-facenet-s-2.1.1.onnx \\
+    python -m streamser.training.calib_eval --model models/streamser-facenet-s-2.2.0.onnx \\
         --out-dir docs/calibration
 
 For every speaker with several emotions in the evaluation sets, each clip is scored the way the

@@ -13,7 +13,7 @@ Babble noise is the sum of three TESS utterances (two speakers never in the test
 and pink noise are synthetic. The Opus and babble conditions are chains that model 2's training
 augmentation never produced.
 
-    python -m streamser.training.robustness models/streamser-facenet-s-2.1.1.onnx [--json out]
+    python -m streamser.training.robustness models/streamser-facenet-s-2.2.0.onnx [--json out]
 """
 
 from __future__ import annotations
