@@ -5,10 +5,17 @@ front end (Conv1d DFT log-mel, level-normalised), backbone, head, ``softmax(logi
 temperature ``T`` fitted on validation folds baked in. Batch and samples are dynamic. Metadata
 follows :mod:`streamser.contract`; it is checked with :func:`streamser.contract.parse_metadata`
 after writing, so a file this function returns always loads.
+
+Command line (a candidate for the robustness table, not the shipped file — that is
+:mod:`streamser.training.ship`'s job)::
+
+    python -m streamser.training.export runs/final2-v9b-s600/model.pt runs/onnx/v9b-final.onnx \
+        --temperature 1.75
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import warnings
@@ -184,3 +191,21 @@ def onnx_predict(
 
     sess = onnx_session(path, threads)
     return tuple(sess.run(None, {INPUT_NAME: waveforms.astype(np.float32)}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export one checkpoint to an ONNX file; prints its path."""
+    ap = argparse.ArgumentParser(prog="python -m streamser.training.export")
+    ap.add_argument("checkpoint", help="a model.pt written by training")
+    ap.add_argument("output", help="the ONNX file to write")
+    ap.add_argument("--temperature", type=float, default=None, help="default 1")
+    ap.add_argument("--version", default=None, help="model_version (default: the file's stem)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    print(export_checkpoint(args.checkpoint, args.output, args.version, args.temperature))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -402,3 +402,17 @@ def test_two_stage_recipe_names_its_base_or_says_how_to_train_it(tmp_path, monke
     assert loco._base_model("v9a", "loco", "nemo") == want
     with pytest.raises(FileNotFoundError, match="loco final --recipe v7n"):
         loco._base_model("v9a", "final2", None)
+
+
+def test_export_command_writes_a_candidate_with_its_temperature(trained, tmp_path):
+    """``python -m streamser.training.export`` writes a contract file with the given T."""
+    from streamser.training.export import main
+
+    path, _cfg = trained
+    out = tmp_path / "candidates" / "tiny.onnx"
+    assert main([str(path), str(out), "--temperature", "2.5", "--version", "tiny-9"]) == 0
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    spec = parse_metadata(sess.get_modelmeta().custom_metadata_map)
+    assert spec.labels == LABELS
+    assert spec.model_version == "tiny-9"
+    assert float(sess.get_modelmeta().custom_metadata_map["temperature"]) == 2.5
