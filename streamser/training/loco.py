@@ -202,8 +202,16 @@ RECIPES: dict[str, TrainConfig] = {
 FINETUNE_FROM: dict[str, str] = {"v9a": "v7n", "v9b": "v7n", "v9c": "v7n"}
 
 
+def run_root(run: str, recipe: str, cfg: TrainConfig) -> Path:
+    """``runs/<run>-<recipe>-s<steps>``: where ``recipe``'s runs of one protocol live.
+
+    ``run`` is ``loco``, ``cv2`` or ``final2``; ``cfg`` the recipe as run (its steps name it).
+    """
+    return runs_dir() / f"{run}-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+
+
 def _base_model(recipe: str, run: str, split: str | None) -> Path | None:
-    """The model a two-stage ``recipe`` starts from: the base's ``runs/<run>-<base>-s<steps>``.
+    """The model a two-stage ``recipe`` starts from: the base recipe's of the same split.
 
     ``run`` is ``loco``, ``cv2`` or ``final2``; ``split`` the target or ``fold<k>`` (``None``
     for the final model). ``None`` for single-stage recipes; a missing base is an error that
@@ -212,8 +220,7 @@ def _base_model(recipe: str, run: str, split: str | None) -> Path | None:
     base = FINETUNE_FROM.get(recipe)
     if base is None:
         return None
-    cfg = RECIPES[base]
-    path = runs_dir() / f"{run}-{base}-s{cfg.epochs * cfg.steps_per_epoch}"
+    path = run_root(run, base, RECIPES[base])
     path = (path / split if split else path) / "model.pt"
     if not path.exists():
         protocol = {"loco": "loco --targets", "cv2": "cv --folds", "final2": "final"}[run]
@@ -292,7 +299,7 @@ def run_loco(
     """Leave-one-corpus-out for each of ``targets``; writes ``results/loco-<recipe>.json``."""
     cfg = _recipe(recipe, steps, threads)
     noise = load_noise() if cfg.channel.enabled else None
-    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    root = run_root("loco", recipe, cfg)
     for target in targets:
         train_u, train_a = _pool([c for c in POOL if c != target], lambda u: True)
         data = ClipSet.build(train_u, train_a, CANONICAL_LABELS, keep_uncategorised=True)
@@ -345,7 +352,7 @@ def summarise_loco(recipe: str, cfg: TrainConfig) -> dict:
     The temperature for target T is fitted on the other targets' held-out clips (4 classes),
     so no target calibrates itself.
     """
-    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    root = run_root("loco", recipe, cfg)
     done = {}
     for target in LOCO_TARGETS:
         f = root / target / "scores.pkl"
@@ -404,7 +411,7 @@ def run_cv(
     """RAVDESS speaker-independent CV (8 classes), the whole pool in training."""
     cfg = _recipe(recipe, steps, threads)
     noise = load_noise() if cfg.channel.enabled else None
-    root = runs_dir() / f"cv2-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    root = run_root("cv2", recipe, cfg)
     for k in folds:
         fold = ravdess_folds()[k]
         train_u, train_a = _pool(POOL, lambda u, f=fold: not f.is_test(u))
@@ -423,7 +430,7 @@ def run_cv(
 
 def summarise_cv(recipe: str, cfg: TrainConfig) -> dict:
     """Per-fold and mean UA/WA of the finished CV folds; writes ``results/cv2-<recipe>.json``."""
-    root = runs_dir() / f"cv2-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    root = run_root("cv2", recipe, cfg)
     rows = []
     for k in range(5):
         f = root / f"fold{k}" / "scores.pkl"
@@ -456,8 +463,8 @@ def run_final(recipe: str, steps: int | None = None, threads: int | None = None)
     utts, audio = _pool(POOL, lambda u: u.speaker not in DEMO_SPEAKERS)
     assert not any(u.speaker in DEMO_SPEAKERS for u in utts)
     data = ClipSet.build(utts, audio, CANONICAL_LABELS, keep_uncategorised=True)
-    return _train(cfg, data, runs_dir() / f"final2-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}",
-                  noise, _base_model(recipe, "final2", None))
+    return _train(cfg, data, run_root("final2", recipe, cfg), noise,
+                  _base_model(recipe, "final2", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -513,7 +520,7 @@ def uncertainty_from_loco(recipe: str, steps: int | None = None,
     ``coverage`` and ``accuracy_above`` are corpus-weighted too.
     """
     cfg = _recipe(recipe, steps, None)
-    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    root = run_root("loco", recipe, cfg)
     targets = [t for t in LOCO_TARGETS if (root / t / "scores.pkl").exists()]
     if not targets:
         raise FileNotFoundError(f"no leave-one-corpus-out scores under {root}")
@@ -653,7 +660,7 @@ def speaker_norm_loco(recipe: str, steps: int | None = None, n_ref: int = 300) -
     from streamser.training.experiments import speaker_normalised_probs
 
     cfg = _recipe(recipe, steps, None)
-    root = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    root = run_root("loco", recipe, cfg)
     path = RESULTS / f"loco-{recipe}.json"
     result = json.loads(path.read_text())
     for target in result["targets"]:

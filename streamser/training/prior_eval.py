@@ -39,8 +39,8 @@ import numpy as np
 
 from streamser.core.session_prior import PriorConfig, SessionPrior
 from streamser.training import metrics
-from streamser.training.experiments import RESULTS, runs_dir
-from streamser.training.loco import SHARED4, _recipe, restrict
+from streamser.training.experiments import RESULTS
+from streamser.training.loco import SHARED4, _recipe, restrict, run_root
 
 __all__ = ["evaluate_target", "main", "session_probs", "softmax_rows"]
 
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = _recipe(args.recipe, args.steps, None)
-    root = runs_dir() / f"loco-{args.recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
+    root = run_root("loco", args.recipe, cfg)
     out_name = args.onnx.stem if args.onnx else args.recipe
     result: dict = {"recipe": None if args.onnx else args.recipe,
                     "model": str(args.onnx) if args.onnx else None, "orders": args.orders,

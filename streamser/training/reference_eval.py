@@ -61,8 +61,8 @@ from streamser.core.voice_reference import ReferenceConfig, VoiceReference
 from streamser.training import metrics
 from streamser.training.calib_loco import training_ref_mean
 from streamser.training.data import FRAME, engine_windows, voiced_frames
-from streamser.training.experiments import RESULTS, runs_dir
-from streamser.training.loco import LOCO_TARGETS, SHARED4, _pool, _recipe, restrict
+from streamser.training.experiments import RESULTS
+from streamser.training.loco import LOCO_TARGETS, SHARED4, _pool, _recipe, restrict, run_root
 from streamser.training.nets import SERModel
 from streamser.training.prior_eval import session_probs, softmax_rows
 from streamser.training.robustness import CONDITIONS, conditions
@@ -222,7 +222,7 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
     :func:`streamser.training.robustness.conditions`) passes the enrolment clips through that
     recording chain, as if the profile had been recorded with another microphone or room."""
     cfg = _recipe(recipe, steps, None)
-    path = runs_dir() / f"loco-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}" / target / "model.pt"
+    path = run_root("loco", recipe, cfg) / target / "model.pt"
     model, state = load_checkpoint(path)
     run_cfg = TrainConfig.from_json(state["config"])
     labels = list(state["labels"])
