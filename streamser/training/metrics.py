@@ -6,6 +6,8 @@ Class labels are integer indices ``0 .. n_classes-1`` into a label list.
   (a class absent from the test set has no recall and is not averaged in).
 - WA, *weighted accuracy*: plain accuracy (per-class recall weighted by class frequency).
 - ECE, *expected calibration error*: top-label confidence vs accuracy in 15 equal-width bins.
+- AUROC of a score for a binary outcome (e.g. "the label is right"): the probability that a
+  random positive scores higher than a random negative (ties count one half); 0.5 is no signal.
 - :func:`summarise` — mean ± sample standard deviation (ddof=1) over folds.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "MeanStd",
+    "auroc",
     "confusion_matrix",
     "expected_calibration_error",
     "per_class_recall",
@@ -82,6 +85,30 @@ def weighted_accuracy(
     if t.shape != p.shape:
         raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
     return float(np.mean(t == p))
+
+
+def auroc(score: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for ``positive`` (Mann-Whitney, ties averaged).
+
+    ``nan`` when either outcome is absent (no ranking to judge).
+    """
+    s = np.asarray(score, dtype=np.float64)
+    pos = np.asarray(positive, dtype=bool)
+    if s.shape != pos.shape or s.ndim != 1:
+        raise ValueError(
+            f"score and positive must be 1-D of one length, got {s.shape}, {pos.shape}")
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(s.size, dtype=np.float64)
+    sorted_s = s[order]
+    # Average ranks (1-based) over runs of equal scores.
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1]
+    ends = np.r_[starts[1:], s.size]
+    for a, b in zip(starts, ends, strict=True):
+        ranks[order[a:b]] = (a + b + 1) / 2.0
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def expected_calibration_error(

@@ -9,6 +9,7 @@ import pytest
 
 from streamser.training.metrics import (
     MeanStd,
+    auroc,
     confusion_matrix,
     expected_calibration_error,
     save_confusion_png,
@@ -59,3 +60,15 @@ def test_confusion_png(tmp_path: Path) -> None:
     cm = confusion_matrix([0, 1, 2, 2], [0, 2, 2, 2], 3)
     out = save_confusion_png(cm, ["a", "b", "c"], tmp_path / "sub" / "cm.png", title="t")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_auroc_ranks_and_ties() -> None:
+    # Perfect ranking, reversed ranking, and one tie across the classes (counts one half).
+    assert auroc([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == 1.0
+    assert auroc([0.9, 0.8, 0.2, 0.1], [False, False, True, True]) == 0.0
+    assert auroc([0.5, 0.5], [False, True]) == 0.5
+    # 3 positives x 2 negatives = 6 pairs; positive 0.4 beats one negative and ties none: 5/6.
+    assert auroc([0.3, 0.45, 0.4, 0.6, 0.7], [False, False, True, True, True]) == 5 / 6
+    assert np.isnan(auroc([0.1, 0.2], [True, True]))
+    with pytest.raises(ValueError, match="1-D"):
+        auroc([0.1, 0.2], [True])
