@@ -35,7 +35,7 @@ import json
 import logging
 import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,10 +49,17 @@ from streamser.training.corpora import default_corpora_root
 from streamser.training.data import ClipSet
 from streamser.training.experiments import DEMO_SPEAKERS, RESULTS, runs_dir
 from streamser.training.experiments import select_clips as _pool
-from streamser.training.folds import ravdess_folds
+from streamser.training.folds import Fold, ravdess_folds
 from streamser.training.frontend import FrontEndConfig
 from streamser.training.nets import ModelConfig
-from streamser.training.train import ClipScores, TrainConfig, load_checkpoint, predict_clips, train
+from streamser.training.train import (
+    ClipScores,
+    TrainConfig,
+    load_checkpoint,
+    predict_clips,
+    soup_checkpoints,
+    train,
+)
 
 __all__ = [
     "LOCO_TARGETS",
@@ -193,6 +200,7 @@ RECIPES: dict[str, TrainConfig] = {
     "v9c": _V9C,
     "v9d": _V9D,
     "v9c_seed1": replace(_V9C, seed=1),  # second seeds: one fine-tune of TESS swings by ±10
+    "v9c_soup": _V9C,  # a soup (:data:`SOUPS`): trained by nobody, averaged from its members
     "v9d_seed1": replace(_V9D, seed=1),
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
@@ -208,6 +216,13 @@ RECIPES: dict[str, TrainConfig] = {
 #: (the same held-out corpus, RAVDESS fold, or the final pool), so no held-out voice leaks in.
 FINETUNE_FROM: dict[str, str] = {
     r: "v7n" for r in ("v9a", "v9b", "v9c", "v9d", "v9c_seed1", "v9d_seed1")}
+
+
+#: Model soups: a "recipe" whose model for each split is the weight average of its members'
+#: models of the same split (:func:`streamser.training.train.soup_checkpoints`). Members
+#: fine-tune one base (:data:`FINETUNE_FROM`) with different seeds, so averaging their weights
+#: is an ensemble at the cost of one model. Its :data:`RECIPES` entry is the members' recipe.
+SOUPS: dict[str, tuple[str, ...]] = {"v9c_soup": ("v9c", "v9c_seed1")}
 
 
 def run_root(run: str, recipe: str, cfg: TrainConfig) -> Path:
@@ -237,6 +252,30 @@ def _base_model(recipe: str, run: str, split: str | None) -> Path | None:
             f"{recipe} fine-tunes {base}, whose model {path} does not exist; train it first: "
             f"python -m streamser.training.loco {protocol}{arg} --recipe {base}")
     return path
+
+
+def _make_model(recipe: str, cfg: TrainConfig, build: Callable[[], ClipSet], out: Path,
+                noise: NoiseBank | None, run: str, split: str | None) -> Path:
+    """Train ``recipe``'s model of one split into ``out`` (or average a soup's members).
+
+    ``build`` makes the training set (not called for a soup); ``run`` and ``split`` as in
+    :func:`_base_model`. Returns the model file.
+    """
+    members = SOUPS.get(recipe)
+    if members is None:
+        return _train(cfg, build(), out, noise, _base_model(recipe, run, split))
+    paths = []
+    for member in members:
+        path = run_root(run, member, RECIPES[member])
+        path = (path / split if split else path) / "model.pt"
+        if not path.exists():
+            protocol = {"loco": "loco --targets", "cv2": "cv --folds", "final2": "final"}[run]
+            arg = "" if split is None else " " + split.removeprefix("fold")
+            raise FileNotFoundError(
+                f"soup {recipe} averages {', '.join(members)}; {path} does not exist, train it "
+                f"first: python -m streamser.training.loco {protocol}{arg} --recipe {member}")
+        paths.append(path)
+    return soup_checkpoints(paths, out / "model.pt")
 
 
 def _recipe(name: str, steps: int | None, threads: int | None) -> TrainConfig:
@@ -306,13 +345,15 @@ def run_loco(
 ) -> dict:
     """Leave-one-corpus-out for each of ``targets``; writes ``results/loco-<recipe>.json``."""
     cfg = _recipe(recipe, steps, threads)
-    noise = load_noise() if cfg.channel.enabled else None
+    noise = load_noise() if cfg.channel.enabled and recipe not in SOUPS else None
     root = run_root("loco", recipe, cfg)
     for target in targets:
-        train_u, train_a = _pool([c for c in POOL if c != target], lambda u: True)
-        data = ClipSet.build(train_u, train_a, CANONICAL_LABELS, keep_uncategorised=True)
+        def build(target: str = target) -> ClipSet:
+            utts, audio = _pool([c for c in POOL if c != target], lambda u: True)
+            return ClipSet.build(utts, audio, CANONICAL_LABELS, keep_uncategorised=True)
+
         out = root / target
-        path = _train(cfg, data, out, noise, _base_model(recipe, "loco", target))
+        path = _make_model(recipe, cfg, build, out, noise, "loco", target)
         test_u, test_a = _pool([target], lambda u: u.label in SHARED4)
         scores, state = _score(path, test_a)
         y = np.array([SHARED4.index(u.label) for u in test_u])
@@ -418,14 +459,17 @@ def run_cv(
 ) -> dict:
     """RAVDESS speaker-independent CV (8 classes), the whole pool in training."""
     cfg = _recipe(recipe, steps, threads)
-    noise = load_noise() if cfg.channel.enabled else None
+    noise = load_noise() if cfg.channel.enabled and recipe not in SOUPS else None
     root = run_root("cv2", recipe, cfg)
     for k in folds:
         fold = ravdess_folds()[k]
-        train_u, train_a = _pool(POOL, lambda u, f=fold: not f.is_test(u))
-        data = ClipSet.build(train_u, train_a, CANONICAL_LABELS, keep_uncategorised=True)
+
+        def build(fold: Fold = fold) -> ClipSet:
+            utts, audio = _pool(POOL, lambda utt: not fold.is_test(utt))
+            return ClipSet.build(utts, audio, CANONICAL_LABELS, keep_uncategorised=True)
+
         out = root / f"fold{k}"
-        path = _train(cfg, data, out, noise, _base_model(recipe, "cv2", f"fold{k}"))
+        path = _make_model(recipe, cfg, build, out, noise, "cv2", f"fold{k}")
         test_u, test_a = _pool(["ravdess"], fold.is_test)
         scores, state = _score(path, test_a)
         y = np.array([CANONICAL_LABELS.index(u.label) for u in test_u])
@@ -467,12 +511,14 @@ def summarise_cv(recipe: str, cfg: TrainConfig) -> dict:
 def run_final(recipe: str, steps: int | None = None, threads: int | None = None) -> Path:
     """The model to ship: every corpus, every clip except RAVDESS actors 19 and 20."""
     cfg = _recipe(recipe, steps, threads)
-    noise = load_noise() if cfg.channel.enabled else None
-    utts, audio = _pool(POOL, lambda u: u.speaker not in DEMO_SPEAKERS)
-    assert not any(u.speaker in DEMO_SPEAKERS for u in utts)
-    data = ClipSet.build(utts, audio, CANONICAL_LABELS, keep_uncategorised=True)
-    return _train(cfg, data, run_root("final2", recipe, cfg), noise,
-                  _base_model(recipe, "final2", None))
+    noise = load_noise() if cfg.channel.enabled and recipe not in SOUPS else None
+
+    def build() -> ClipSet:
+        utts, audio = _pool(POOL, lambda u: u.speaker not in DEMO_SPEAKERS)
+        assert not any(u.speaker in DEMO_SPEAKERS for u in utts)
+        return ClipSet.build(utts, audio, CANONICAL_LABELS, keep_uncategorised=True)
+
+    return _make_model(recipe, cfg, build, run_root("final2", recipe, cfg), noise, "final2", None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

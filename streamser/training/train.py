@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from streamser.training.frontend import FrontEndConfig
 from streamser.training.losses import grad_reverse, siamese_distance_loss, triplet_semihard_loss
 from streamser.training.nets import ModelConfig, SERModel
 
-__all__ = ["ClipScores", "TrainConfig", "load_checkpoint", "predict_clips", "train"]
+__all__ = ["ClipScores", "TrainConfig", "load_checkpoint", "predict_clips", "soup_checkpoints",
+           "train"]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
@@ -145,6 +147,37 @@ def load_checkpoint(path: Path | str) -> tuple[SERModel, dict]:
     model.load_state_dict(state["model"])
     model.eval()
     return model, state
+
+
+def soup_checkpoints(paths: Sequence[Path], out: Path) -> Path:
+    """A "model soup": the uniform average of the weights of ``paths``, written to ``out``.
+
+    Averaging weights (not outputs) keeps the size and speed of one model. It only makes sense
+    for models fine-tuned from one common base (same architecture, labels and front end), so a
+    mismatch in any of those is an error. Integer buffers (batch-norm step counts) are taken
+    from the first; the saved config and history are the first's, with ``soup_of`` naming all.
+    """
+    if len(paths) < 2:
+        raise ValueError(f"a soup needs at least two checkpoints, got {len(paths)}")
+    states = [torch.load(Path(p), map_location="cpu", weights_only=False) for p in paths]
+    first = states[0]
+    for p, st in zip(paths[1:], states[1:], strict=True):
+        same_arch = (TrainConfig.from_json(st["config"]).model
+                     == TrainConfig.from_json(first["config"]).model)
+        if st["labels"] != first["labels"] or not same_arch or st["model"].keys() != first[
+                "model"].keys():
+            raise ValueError(f"{p} cannot be averaged with {paths[0]}: labels, architecture "
+                             "or weight names differ (soups need fine-tunes of one base)")
+    avg = {}
+    for key, value in first["model"].items():
+        if value.is_floating_point():
+            avg[key] = sum(st["model"][key] for st in states) / len(states)
+        else:
+            avg[key] = value.clone()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**{k: first[k] for k in ("config", "labels", "history", "temperature")},
+                "model": avg, "soup_of": [str(p) for p in paths]}, out)
+    return out
 
 
 def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:

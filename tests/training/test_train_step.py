@@ -416,3 +416,55 @@ def test_export_command_writes_a_candidate_with_its_temperature(trained, tmp_pat
     assert spec.labels == LABELS
     assert spec.model_version == "tiny-9"
     assert float(sess.get_modelmeta().custom_metadata_map["temperature"]) == 2.5
+
+
+def test_soup_averages_fine_tunes_and_refuses_other_models(trained, tmp_path):
+    """A soup is the mean of its members' weights; the result loads and scores as one model."""
+    from dataclasses import replace as dc_replace
+
+    from streamser.training.train import soup_checkpoints
+
+    path, cfg = trained
+    other = train(dc_replace(cfg, seed=1, epochs=1), _clipset(), tmp_path / "seed1",
+                  init_from=path, progress=False)
+    soup = soup_checkpoints([path, other], tmp_path / "soup" / "model.pt")
+    model, state = load_checkpoint(soup)
+    a, b = load_checkpoint(path)[0].state_dict(), load_checkpoint(other)[0].state_dict()
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (a[name] + b[name]) / 2), name
+    assert state["soup_of"] == [str(path), str(other)]
+    assert predict_clips(model, [_tone(400.0, 2.5, 0)], LABELS, cfg.window, cfg.hop
+                         ).probs().shape == (1, len(LABELS))
+    wider = train(dc_replace(cfg, model=dc_replace(TINY, emb_dim=8), epochs=1), _clipset(),
+                  tmp_path / "wider", progress=False)
+    with pytest.raises(ValueError, match="cannot be averaged"):
+        soup_checkpoints([path, wider], tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="at least two"):
+        soup_checkpoints([path], tmp_path / "bad.pt")
+
+
+def test_soup_recipe_averages_its_members_of_the_same_split(trained, tmp_path, monkeypatch):
+    """``loco`` protocols build a soup from its members' models of the same split, or say
+    which member to train first."""
+    from streamser.training import loco
+
+    monkeypatch.setenv("STREAMSER_RUNS", str(tmp_path))
+    path, _cfg = trained
+    members = loco.SOUPS["v9c_soup"]
+    cfg = loco.RECIPES["v9c_soup"]
+
+    def never() -> ClipSet:
+        raise AssertionError("a soup trains nothing")
+
+    out = loco.run_root("loco", "v9c_soup", cfg) / "nemo"
+    with pytest.raises(FileNotFoundError, match=f"loco --targets nemo --recipe {members[0]}"):
+        loco._make_model("v9c_soup", cfg, never, out, None, "loco", "nemo")
+    for member in members:
+        dst = loco.run_root("loco", member, loco.RECIPES[member]) / "nemo" / "model.pt"
+        dst.parent.mkdir(parents=True)
+        dst.write_bytes(path.read_bytes())
+    made = loco._make_model("v9c_soup", cfg, never, out, None, "loco", "nemo")
+    assert made == out / "model.pt"
+    assert torch.load(made, weights_only=False)["soup_of"][1].endswith(
+        f"loco-{members[1]}-s600/nemo/model.pt")
