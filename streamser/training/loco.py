@@ -202,6 +202,7 @@ RECIPES: dict[str, TrainConfig] = {
     "v9c_seed1": replace(_V9C, seed=1),  # second seeds: one fine-tune of TESS swings by ±10
     "v9c_soup": _V9C,  # a soup (:data:`SOUPS`): trained by nobody, averaged from its members
     "v9d_soup": _V9D,
+    "v9bc_soup": _V9C,
     "v9d_seed1": replace(_V9D, seed=1),
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
@@ -221,10 +222,12 @@ FINETUNE_FROM: dict[str, str] = {
 
 #: Model soups: a "recipe" whose model for each split is the weight average of its members'
 #: models of the same split (:func:`streamser.training.train.soup_checkpoints`). Members
-#: fine-tune one base (:data:`FINETUNE_FROM`) with different seeds, so averaging their weights
-#: is an ensemble at the cost of one model. Its :data:`RECIPES` entry is the members' recipe.
+#: fine-tune one base (:data:`FINETUNE_FROM`) with different seeds (or, ``v9bc_soup``, different
+#: data shares), so averaging their weights is an ensemble at the cost of one model. Its
+#: :data:`RECIPES` entry is a member's recipe (it names the run folder and the saved config).
 SOUPS: dict[str, tuple[str, ...]] = {
-    "v9c_soup": ("v9c", "v9c_seed1"), "v9d_soup": ("v9d", "v9d_seed1")}
+    "v9c_soup": ("v9c", "v9c_seed1"), "v9d_soup": ("v9d", "v9d_seed1"),
+    "v9bc_soup": ("v9b", "v9c")}
 
 
 def run_root(run: str, recipe: str, cfg: TrainConfig) -> Path:
