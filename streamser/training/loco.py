@@ -238,25 +238,32 @@ def run_root(run: str, recipe: str, cfg: TrainConfig) -> Path:
     return runs_dir() / f"{run}-{recipe}-s{cfg.epochs * cfg.steps_per_epoch}"
 
 
-def _base_model(recipe: str, run: str, split: str | None) -> Path | None:
-    """The model a two-stage ``recipe`` starts from: the base recipe's of the same split.
+def _split_model(recipe: str, run: str, split: str | None, needed_by: str) -> Path:
+    """``recipe``'s finished model of one split, or an error naming the command that trains it.
 
     ``run`` is ``loco``, ``cv2`` or ``final2``; ``split`` the target or ``fold<k>`` (``None``
-    for the final model). ``None`` for single-stage recipes; a missing base is an error that
-    names the command which trains it.
+    for the final model); ``needed_by`` says who needs it (the start of the error message).
     """
-    base = FINETUNE_FROM.get(recipe)
-    if base is None:
-        return None
-    path = run_root(run, base, RECIPES[base])
+    path = run_root(run, recipe, RECIPES[recipe])
     path = (path / split if split else path) / "model.pt"
     if not path.exists():
         protocol = {"loco": "loco --targets", "cv2": "cv --folds", "final2": "final"}[run]
         arg = "" if split is None else " " + split.removeprefix("fold")
         raise FileNotFoundError(
-            f"{recipe} fine-tunes {base}, whose model {path} does not exist; train it first: "
-            f"python -m streamser.training.loco {protocol}{arg} --recipe {base}")
+            f"{needed_by}; {path} does not exist, train it first: "
+            f"python -m streamser.training.loco {protocol}{arg} --recipe {recipe}")
     return path
+
+
+def _base_model(recipe: str, run: str, split: str | None) -> Path | None:
+    """The model a two-stage ``recipe`` starts from: the base recipe's of the same split.
+
+    ``None`` for single-stage recipes; arguments and errors as :func:`_split_model`.
+    """
+    base = FINETUNE_FROM.get(recipe)
+    if base is None:
+        return None
+    return _split_model(base, run, split, f"{recipe} fine-tunes {base}")
 
 
 def _make_model(recipe: str, cfg: TrainConfig, build: Callable[[], ClipSet], out: Path,
@@ -264,22 +271,13 @@ def _make_model(recipe: str, cfg: TrainConfig, build: Callable[[], ClipSet], out
     """Train ``recipe``'s model of one split into ``out`` (or average a soup's members).
 
     ``build`` makes the training set (not called for a soup); ``run`` and ``split`` as in
-    :func:`_base_model`. Returns the model file.
+    :func:`_split_model`. Returns the model file.
     """
     members = SOUPS.get(recipe)
     if members is None:
         return _train(cfg, build(), out, noise, _base_model(recipe, run, split))
-    paths = []
-    for member in members:
-        path = run_root(run, member, RECIPES[member])
-        path = (path / split if split else path) / "model.pt"
-        if not path.exists():
-            protocol = {"loco": "loco --targets", "cv2": "cv --folds", "final2": "final"}[run]
-            arg = "" if split is None else " " + split.removeprefix("fold")
-            raise FileNotFoundError(
-                f"soup {recipe} averages {', '.join(members)}; {path} does not exist, train it "
-                f"first: python -m streamser.training.loco {protocol}{arg} --recipe {member}")
-        paths.append(path)
+    needed_by = f"soup {recipe} averages {', '.join(members)}"
+    paths = [_split_model(m, run, split, needed_by) for m in members]
     return soup_checkpoints(paths, out / "model.pt")
 
 
