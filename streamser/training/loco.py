@@ -14,7 +14,8 @@ heard, so the protocols hold out whole corpora and whole speakers:
   the robustness set, :mod:`streamser.training.robustness`).
 
 Two-stage recipes (:data:`FINETUNE_FROM`) fine-tune another recipe's finished model of the same
-split (held-out corpus, fold or final pool), so that recipe must have run first.
+split (held-out corpus, fold or final pool), so that recipe must have run first. Soups
+(:data:`SOUPS`) train nothing: each split's model is the weight average of their members'.
 
 Each run writes ``runs/<name>/`` (checkpoints, resumable; per-clip scores) and a results JSON
 under ``docs/model/results/``. Command line::
