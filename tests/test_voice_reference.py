@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamser.core.voice_reference import ReferenceConfig, VoiceReference
+from streamser.core.voice_reference import ReferenceConfig, VoiceReference, reference_mismatch_db
 
 
 def test_no_reference_before_min_windows_then_the_mean_of_voiced_windows():
@@ -36,3 +36,12 @@ def test_bad_rows_are_ignored_or_refused():
         ref.observe(np.zeros(3), voiced=True)
     with pytest.raises(ValueError, match="min_windows"):
         ReferenceConfig(min_windows=0)
+
+
+def test_mismatch_ignores_level_and_measures_colour_in_db():
+    a = np.linspace(-3.0, 3.0, 64)
+    assert reference_mismatch_db(a, a + 2.0) == pytest.approx(0.0, abs=1e-9)  # level only
+    tilted = a + np.where(np.arange(64) < 32, 0.0, 10.0 * np.log(10) / 10)  # top half +10 dB
+    assert reference_mismatch_db(tilted, a) == pytest.approx(5.0)  # +/-5 dB about the mean
+    with pytest.raises(ValueError, match="1-D of one length"):
+        reference_mismatch_db(a, a[:10])

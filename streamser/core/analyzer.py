@@ -27,6 +27,7 @@ without a voiced window), then smoothing and the uncertain test.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -44,11 +45,17 @@ from streamser.core.session_prior import SessionPrior
 from streamser.core.smoothing import EmaSmoother
 from streamser.core.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 from streamser.core.vad import VoiceActivity
-from streamser.core.voice_reference import VoiceReference
+from streamser.core.voice_reference import (
+    PROFILE_MISMATCH_DB,
+    VoiceReference,
+    reference_mismatch_db,
+)
 from streamser.core.windowing import Window, Windower
 from streamser.errors import ConfigError, ModelContractError
 
 __all__ = ["MAX_HOP_S", "MIN_HOP_S", "Analyzer", "AnalyzerConfig"]
+
+log = logging.getLogger(__name__)
 
 MIN_HOP_S = 0.05
 MAX_HOP_S = 2.0
@@ -145,6 +152,7 @@ class Analyzer:
         self._prior = SessionPrior(len(spec.labels)) if config.session_prior else None
         self._running_reference = config.voice_reference
         self._voice: VoiceReference | None = None  # made at the first band_mean (its n_mels)
+        self._mismatch_db = math.nan  # profile reading vs running spectrum, dB
         self._prior_idle_reset = round(config.prior_idle_reset_s * spec.sample_rate)
         self._last_voiced_end: int | None = None
         self._profile: ActiveProfile | None = None
@@ -224,6 +232,7 @@ class Analyzer:
             self._prior.reset()
         if self._voice is not None:
             self._voice.reset()
+        self._mismatch_db = math.nan
 
     def _require_head(self, consequence: str) -> None:
         if self._head is None:
@@ -326,13 +335,40 @@ class Analyzer:
 
     def _reference(self) -> tuple[np.ndarray | None, str | None]:
         """The voice reference to feed a speaker-relative model and where it comes from:
-        the profile's neutral reading, else the running spectrum, else none."""
+        the profile's neutral reading, else the running spectrum, else none.
+
+        A profile's reading is dropped for the running spectrum while the two differ by more
+        than :data:`PROFILE_MISMATCH_DB` (a profile recorded through a telephone band and used
+        on a full-band microphone, or the reverse, is worse than none);
+        :attr:`profile_reference_mismatch_db` says by how much they differ.
+        """
         if not self.spec.speaker_reference:
             return None, None
-        if self._profile is not None and self._profile.adaptation.reference is not None:
-            return self._profile.adaptation.reference, "profile"
         running = self._voice.value() if self._voice is not None else None
+        if self._profile is not None and self._profile.adaptation.reference is not None:
+            profile = self._profile.adaptation.reference
+            if running is None:
+                return profile, "profile"
+            mismatch = reference_mismatch_db(profile, running)
+            if (mismatch > PROFILE_MISMATCH_DB) != (self._mismatch_db > PROFILE_MISMATCH_DB):
+                log.warning(
+                    "profile %r: its reading and this microphone's voice spectrum differ by "
+                    "%.1f dB (allowed %.0f dB): %s", self._profile.name, mismatch,
+                    PROFILE_MISMATCH_DB,
+                    "hearing the voice relative to its running spectrum instead; enrol again "
+                    "with this microphone" if mismatch > PROFILE_MISMATCH_DB
+                    else "using the profile's reading again")
+            self._mismatch_db = mismatch
+            if mismatch <= PROFILE_MISMATCH_DB:
+                return profile, "profile"
         return running, None if running is None else "session"
+
+    @property
+    def profile_reference_mismatch_db(self) -> float | None:
+        """How differently the active profile's reading and the live voice are coloured (dB,
+        :func:`~streamser.core.voice_reference.reference_mismatch_db`), or None before both
+        are known. Above :data:`PROFILE_MISMATCH_DB` the profile's reading is not used."""
+        return None if math.isnan(self._mismatch_db) else self._mismatch_db
 
     def _frame(self, window: Window) -> Frame:
         spec = self.spec
@@ -345,7 +381,8 @@ class Analyzer:
             prediction = self._predict(window.samples[np.newaxis, :], reference)  # type: ignore[call-arg]
         else:  # plain callables (bench, evaluation) take the window only
             prediction = self._predict(window.samples[np.newaxis, :])
-        if self._running_reference and prediction.band_mean is not None:
+        watch = self._profile is not None and self._profile.adaptation.reference is not None
+        if (self._running_reference or watch) and prediction.band_mean is not None:
             if self._voice is None:
                 self._voice = VoiceReference(prediction.band_mean.shape[1])
             self._voice.observe(prediction.band_mean[0], voiced)

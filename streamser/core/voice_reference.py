@@ -20,7 +20,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ReferenceConfig", "VoiceReference"]
+__all__ = ["PROFILE_MISMATCH_DB", "ReferenceConfig", "VoiceReference", "reference_mismatch_db"]
+
+#: A profile's reference and the live voice's running spectrum differing by more than this
+#: (RMS over bands, level removed, dB) were recorded through different chains, and the profile's
+#: reference must not be used. Measured with facenet-s-2.2.0 on nEMO (9 speakers; the profile a
+#: neutral reading, the session all of the speaker's clips): same chain 1.7-4.6 dB, enrolled
+#: through a +/-10 dB tilt, pink noise at 20 dB SNR, a 0.3 s room or Opus 12 kbit/s at most
+#: 7.3 dB; through a telephone band (300-3400 Hz) 12.7-16.2 dB, which made the profile worse
+#: than none (nEMO 33.2 %, ASED 25.8 % against 39.9 / 61.3 % with no profile; docs/calibration.md).
+PROFILE_MISMATCH_DB = 10.0
+
+
+def reference_mismatch_db(a: np.ndarray, b: np.ndarray) -> float:
+    """How differently two references [n_mels] (natural-log power) are coloured: the RMS over
+    bands of their difference in dB after removing its mean (so a level change counts zero)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"references must be 1-D of one length, got {x.shape}, {y.shape}")
+    d = (x - y) * (10.0 / np.log(10))
+    return float(np.sqrt(np.mean((d - d.mean()) ** 2)))
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,15 @@ model.pt``), each test speaker is scored on the shared four classes in these mod
   neutral clips adding up to ``enrol_s`` seconds of speech, or half of them where they are
   fewer (RAVDESS: 2 clips, about 7 s); those clips are never scored, in any mode, so every
   mode is scored on the same clips;
+- ``guarded``: ``neutral`` as the analyzer applies it: the enrolment's reference until the
+  running one is known, then the running one instead whenever the two differ by more than
+  :data:`~streamser.core.voice_reference.PROFILE_MISMATCH_DB` (an enrolment recorded through
+  another chain, ``--enrol-chain``);
 - ``session``: the reference of all the speaker's labelled clips (an upper bound for
   ``running``: a session that has heard everything);
 
-and each of ``own``, ``running`` and ``neutral`` again followed by the live session prior
-(:class:`streamser.core.session_prior.SessionPrior`, the clips in the same random order).
+and each of ``own``, ``running``, ``neutral`` and ``guarded`` again followed by the live session
+prior (:class:`streamser.core.session_prior.SessionPrior`, the clips in the same random order).
 
 With ``--prompted`` the enrolment also holds one random clip of each other shared emotion (a
 prompted sentence per emotion, issue 9), never scored in any mode, and two modes are added:
@@ -57,7 +61,12 @@ import torch
 from streamser.core.adapt import build_adaptation
 from streamser.core.session_prior import PriorConfig
 from streamser.core.speaker_norm import SpeakerNormParams
-from streamser.core.voice_reference import ReferenceConfig, VoiceReference
+from streamser.core.voice_reference import (
+    PROFILE_MISMATCH_DB,
+    ReferenceConfig,
+    VoiceReference,
+    reference_mismatch_db,
+)
 from streamser.training import metrics
 from streamser.training.calib_loco import training_ref_mean
 from streamser.training.data import FRAME, engine_windows, voiced_frames
@@ -74,7 +83,7 @@ log = logging.getLogger(__name__)
 
 #: Scoring modes, in the order of the printed table.
 MODES: tuple[str, ...] = ("own", "own+prior", "running", "running+prior", "neutral",
-                          "neutral+prior", "session")
+                          "neutral+prior", "guarded", "guarded+prior", "session")
 #: Added by ``--prompted``.
 PROMPTED_MODES: tuple[str, ...] = ("prompted", "prompted+prior", "prompted_own",
                                    "prompted_own+prior")
@@ -249,23 +258,34 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
     flat = np.concatenate(wins)
     bm = _band_means(model, flat)
     n_mels = bm.shape[1]
-    ref = {m: np.zeros((len(flat), n_mels)) for m in ("running", "neutral", "session")}
+    ref = {m: np.zeros((len(flat), n_mels)) for m in ("running", "neutral", "guarded",
+                                                        "session")}
     weight = {m: np.zeros(len(flat)) for m in ref}
+    guard_used = []  # per speaker: share of scored windows whose profile reference was dropped
     for k, plan in enumerate(plans):
         clips = clips_of[k]
         rows_of = {i: np.arange(bounds[i], bounds[i + 1]) for i in clips}
         enrol_rows = np.concatenate([rows_of[i] for i in plan.enrol])
         all_rows = np.concatenate([rows_of[i] for i in clips])
+        enrolled = bm[enrol_rows].mean(axis=0)
         running = VoiceReference(n_mels, ReferenceConfig(min_windows=min_windows))
+        dropped = total = 0
         for i in plan.order:
             for r in rows_of[i]:
                 value = running.value()  # what the analyzer feeds this window: the past only
+                ref["guarded"][r] = enrolled
                 if value is not None:
                     ref["running"][r], weight["running"][r] = value, weight_of
+                    if reference_mismatch_db(enrolled, value) > PROFILE_MISMATCH_DB:
+                        ref["guarded"][r] = value
+                        dropped += 1
+                total += 1
                 running.observe(bm[r], voiced=True)
-            ref["neutral"][rows_of[i]] = bm[enrol_rows].mean(axis=0)
+            ref["neutral"][rows_of[i]] = enrolled
             ref["session"][rows_of[i]] = bm[all_rows].mean(axis=0)
             weight["neutral"][rows_of[i]] = weight["session"][rows_of[i]] = weight_of
+            weight["guarded"][rows_of[i]] = weight_of
+        guard_used.append(dropped / max(1, total))
     scored = np.concatenate([np.arange(bounds[i], bounds[i + 1])
                              for p in plans for i in p.order])
     logits = {"own": _logits(model, flat[scored], np.zeros((len(scored), n_mels)),
@@ -283,7 +303,7 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
             preds[m] = pr
     for p in plans:
         # window probabilities of this speaker's scored clips, per mode, in session order
-        for base in ("own", "running", "neutral", "session"):
+        for base in ("own", "running", "neutral", "guarded", "session"):
             wp_clips = [softmax_rows(logits[base][[pos[r] for r in range(bounds[i],
                                                                              bounds[i + 1])]])
                         for i in p.order]
@@ -299,7 +319,9 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
                  "enrol_clips": sum(len(p.enrol) for p in plans),
                  "prompt_clips": sum(len(p.prompts) for p in plans),
                  "enrol_s_mean": float(np.mean([sum(speech_s[i] for i in p.enrol)
-                                                for p in plans]))}
+                                                for p in plans])),
+                 "guard_dropped_share": float(np.mean(guard_used)),
+                 "guard_speakers": int(sum(g > 0.5 for g in guard_used))}
     for m in modes:
         flat_pr = np.concatenate(preds[m])
         share = np.bincount(flat_pr, minlength=4) / len(flat_pr)

@@ -334,6 +334,26 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
               for f in profiled.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
     assert all(f.voice_reference == "profile" and f.profile == "me" for f in frames)
     assert all(r is not None and np.allclose(r, reference.numpy()) for r in fed)
+    assert profiled.profile_reference_mismatch_db is not None
+    assert profiled.profile_reference_mismatch_db <= 10.0
+    # A reading coloured unlike this microphone (here: the top half of the bands 40 dB down,
+    # as through a telephone band) gives way to the running spectrum once that is known.
+    dull = reference.numpy().astype(np.float64)
+    dull[len(dull) // 2:] -= 40.0 * np.log(10) / 10  # natural-log power units
+    fed.clear()
+    mismatched = Analyzer(spy, runner.spec,
+                          AnalyzerConfig(profile=ActiveProfile("phone", Adaptation(
+                              "reference", np.zeros(TINY.emb_dim), np.zeros(len(LABELS)),
+                              reference=dull))))
+    frames = [f for i in range(0, len(speech), 4000)
+              for f in mismatched.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
+    voiced = [k for k, f in enumerate(frames) if f.voiced]
+    assert all(frames[k].voice_reference == "profile" for k in voiced[:8])
+    assert all(frames[k].voice_reference == "session" for k in voiced[8:])
+    assert mismatched.profile_reference_mismatch_db > 10.0
+    assert not np.allclose(fed[-1], dull) and np.allclose(fed[0], dull)
+    mismatched.forget_voice()  # a new person: the comparison starts again
+    assert mismatched.profile_reference_mismatch_db is None
 
 
 def test_gradient_reversal_is_identity_forward_and_negates_backward():
