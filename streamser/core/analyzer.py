@@ -339,7 +339,8 @@ class Analyzer:
 
         A profile's reading is dropped for the running spectrum while the two differ by more
         than :data:`PROFILE_MISMATCH_DB` (a profile recorded through a telephone band and used
-        on a full-band microphone, or the reverse, is worse than none);
+        on a full-band microphone, or the reverse, is worse than none), and the whole profile
+        is set aside meanwhile (frames say ``profile: null``, ``voice_reference: "session"``);
         :attr:`profile_reference_mismatch_db` says by how much they differ.
         """
         if not self.spec.speaker_reference:
@@ -394,6 +395,10 @@ class Analyzer:
             if rescored is not None:
                 probs, normalised = rescored, True
         profile = self._profile if embedding is not None else None
+        if watch and source != "profile":
+            # Its reading is not this microphone's (see _reference): the prototypes were heard
+            # relative to that reading, so the profile is set aside, not half applied.
+            profile = None
         if profile is not None and self._head is not None and embedding is not None:
             probs, normalised = profile.adaptation.probs(self._head, embedding[:1])[0], False
         prior_applied = False

@@ -350,6 +350,8 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
     voiced = [k for k, f in enumerate(frames) if f.voiced]
     assert all(frames[k].voice_reference == "profile" for k in voiced[:8])
     assert all(frames[k].voice_reference == "session" for k in voiced[8:])
+    assert frames[voiced[0]].profile == "phone"
+    assert all(frames[k].profile is None for k in voiced[8:])  # set aside, not half applied
     assert mismatched.profile_reference_mismatch_db > 10.0
     assert not np.allclose(fed[-1], dull) and np.allclose(fed[0], dull)
     mismatched.forget_voice()  # a new person: the comparison starts again
