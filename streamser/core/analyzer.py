@@ -337,11 +337,12 @@ class Analyzer:
         """The voice reference to feed a speaker-relative model and where it comes from:
         the profile's neutral reading, else the running spectrum, else none.
 
-        A profile's reading is dropped for the running spectrum while the two differ by more
-        than :data:`PROFILE_MISMATCH_DB` (a profile recorded through a telephone band and used
-        on a full-band microphone, or the reverse, is worse than none), and the whole profile
-        is set aside meanwhile (frames say ``profile: null``, ``voice_reference: "session"``);
-        :attr:`profile_reference_mismatch_db` says by how much they differ.
+        While a profile's reading and the voice's running spectrum (tracked whenever a profile
+        carries a reading) differ by more than :data:`PROFILE_MISMATCH_DB`, the profile is set
+        aside and the analyzer runs as without one (the running spectrum with
+        ``voice_reference``, else the window alone; frames say ``profile: null``): a profile
+        recorded through a telephone band and used on a full-band microphone, or the reverse,
+        is worse than none. :attr:`profile_reference_mismatch_db` says by how much they differ.
         """
         if not self.spec.speaker_reference:
             return None, None
@@ -356,12 +357,14 @@ class Analyzer:
                     "profile %r: its reading and this microphone's voice spectrum differ by "
                     "%.1f dB (allowed %.0f dB): %s", self._profile.name, mismatch,
                     PROFILE_MISMATCH_DB,
-                    "hearing the voice relative to its running spectrum instead; enrol again "
-                    "with this microphone" if mismatch > PROFILE_MISMATCH_DB
+                    "setting the profile aside; enrol again with this microphone"
+                    if mismatch > PROFILE_MISMATCH_DB
                     else "using the profile's reading again")
             self._mismatch_db = mismatch
             if mismatch <= PROFILE_MISMATCH_DB:
                 return profile, "profile"
+        if not self._running_reference:  # as without a profile: the window alone
+            return None, None
         return running, None if running is None else "session"
 
     @property

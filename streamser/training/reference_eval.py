@@ -14,10 +14,11 @@ model.pt``), each test speaker is scored on the shared four classes in these mod
   neutral clips adding up to ``enrol_s`` seconds of speech, or half of them where they are
   fewer (RAVDESS: 2 clips, about 7 s); those clips are never scored, in any mode, so every
   mode is scored on the same clips;
-- ``guarded``: ``neutral`` as the analyzer applies it: the enrolment's reference until the
-  running one is known, then the running one instead whenever the two differ by more than
-  :data:`~streamser.core.voice_reference.PROFILE_MISMATCH_DB` (an enrolment recorded through
-  another chain, ``--enrol-chain``);
+- ``guarded``: ``neutral`` as the analyzer applies it: the enrolment's reference, except that
+  once the running one is known, a window whose running reference differs from the
+  enrolment's by more than :data:`~streamser.core.voice_reference.PROFILE_MISMATCH_DB` is
+  scored as without a profile (``own``; an enrolment recorded through another chain,
+  ``--enrol-chain``);
 - ``session``: the reference of all the speaker's labelled clips (an upper bound for
   ``running``: a session that has heard everything);
 
@@ -273,18 +274,17 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
         for i in plan.order:
             for r in rows_of[i]:
                 value = running.value()  # what the analyzer feeds this window: the past only
-                ref["guarded"][r] = enrolled
+                ref["guarded"][r], weight["guarded"][r] = enrolled, weight_of
                 if value is not None:
                     ref["running"][r], weight["running"][r] = value, weight_of
                     if reference_mismatch_db(enrolled, value) > PROFILE_MISMATCH_DB:
-                        ref["guarded"][r] = value
+                        weight["guarded"][r] = 0.0  # set aside: the window alone, as "own"
                         dropped += 1
                 total += 1
                 running.observe(bm[r], voiced=True)
             ref["neutral"][rows_of[i]] = enrolled
             ref["session"][rows_of[i]] = bm[all_rows].mean(axis=0)
             weight["neutral"][rows_of[i]] = weight["session"][rows_of[i]] = weight_of
-            weight["guarded"][rows_of[i]] = weight_of
         guard_used.append(dropped / max(1, total))
     scored = np.concatenate([np.arange(bounds[i], bounds[i + 1])
                              for p in plans for i in p.order])
