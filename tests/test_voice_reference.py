@@ -13,6 +13,7 @@ def test_no_reference_before_min_windows_then_the_mean_of_voiced_windows():
     ref.observe(np.array([1.0, 2.0, 3.0]), voiced=True)
     ref.observe(np.array([100.0, 100.0, 100.0]), voiced=False)  # a pause: ignored
     assert ref.value() is None and ref.windows == 1
+    np.testing.assert_allclose(ref.value(min_windows=1), [1.0, 2.0, 3.0])  # an earlier look
     ref.observe(np.array([3.0, 4.0, 5.0]), voiced=True)
     np.testing.assert_allclose(ref.value(), [2.0, 3.0, 4.0])
 

@@ -90,8 +90,9 @@ class VoiceReference:
         self._n += 1
         self._mean += (b - self._mean) / min(self._n, self.config.max_windows)
 
-    def value(self) -> np.ndarray | None:
-        """The reference [n_mels] (float32, a copy), or None before ``min_windows``."""
-        if self._n < self.config.min_windows:
+    def value(self, min_windows: int | None = None) -> np.ndarray | None:
+        """The reference [n_mels] (float32, a copy), or None before ``min_windows`` voiced
+        windows (default: the config's)."""
+        if self._n < (self.config.min_windows if min_windows is None else min_windows):
             return None
         return self._mean.astype(np.float32)

@@ -223,7 +223,7 @@ def _prompted_preds(model: SERModel, target: str, labels: Sequence[str], utts: S
 def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s: float = 20.0,
                     min_windows: int = 8, seed: int = 0, weight_of: float = 1.0,
                     prompted: bool = False, temperature: float = 2.22,
-                    enrol_chain: str | None = None) -> dict:
+                    enrol_chain: str | None = None, guard_windows: int = 8) -> dict:
     """UA / WA / most-predicted share per mode (module docstring) for one held-out corpus.
 
     ``weight_of`` is the ``reference_weight`` the reference modes feed (1: the reference
@@ -277,9 +277,11 @@ def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s:
                 ref["guarded"][r], weight["guarded"][r] = enrolled, weight_of
                 if value is not None:
                     ref["running"][r], weight["running"][r] = value, weight_of
-                    if reference_mismatch_db(enrolled, value) > PROFILE_MISMATCH_DB:
-                        weight["guarded"][r] = 0.0  # set aside: the window alone, as "own"
-                        dropped += 1
+                check = running.value(guard_windows)
+                if (check is not None
+                        and reference_mismatch_db(enrolled, check) > PROFILE_MISMATCH_DB):
+                    weight["guarded"][r] = 0.0  # set aside: the window alone, as "own"
+                    dropped += 1
                 total += 1
                 running.observe(bm[r], voiced=True)
             ref["neutral"][rows_of[i]] = enrolled
@@ -359,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--enrol-chain", default=None, choices=CONDITIONS,
                     help="record the enrolment clips through this chain (a robustness "
                          "condition): a profile made with another microphone or room")
+    ap.add_argument("--guard-windows", type=int, default=8,
+                    help="voiced windows before the guarded mode judges a profile")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -369,13 +373,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "" if args.enrol_s == 20.0 else f"-e{args.enrol_s:g}") + (
         "-prompted" if args.prompted else "") + (
         "" if args.enrol_chain is None else "-enrol-" + args.enrol_chain.split()[0]
-        + "".join(c for c in args.enrol_chain.split()[-2] if c.isalnum() or c in "+-."))
+        + "".join(c for c in args.enrol_chain.split()[-2] if c.isalnum() or c in "+-.")) + (
+        "" if args.guard_windows == 8 else f"-g{args.guard_windows}")
     modes = MODES + (PROMPTED_MODES if args.prompted else ())
     out_path = RESULTS / f"reference-{args.recipe}{suffix}.json"
     for t in args.targets:
         row = evaluate_target(args.recipe, t, args.steps, args.enrol_s, weight_of=args.weight,
                               prompted=args.prompted, temperature=args.temperature,
-                              enrol_chain=args.enrol_chain)
+                              enrol_chain=args.enrol_chain, guard_windows=args.guard_windows)
         print(t, " ".join(f"{m} {row[m]['ua']:.3f}" for m in modes), flush=True)
         # read just before writing: runs for other targets may have written meanwhile
         result = (json.loads(out_path.read_text()) if out_path.exists()
