@@ -46,6 +46,7 @@ from streamser.core.smoothing import EmaSmoother
 from streamser.core.speaker_norm import SpeakerNormalizer, SpeakerNormParams
 from streamser.core.vad import VoiceActivity
 from streamser.core.voice_reference import (
+    PROFILE_CHECK_WINDOWS,
     PROFILE_MISMATCH_DB,
     VoiceReference,
     reference_mismatch_db,
@@ -338,7 +339,8 @@ class Analyzer:
         the profile's neutral reading, else the running spectrum, else none.
 
         While a profile's reading and the voice's running spectrum (tracked whenever a profile
-        carries a reading) differ by more than :data:`PROFILE_MISMATCH_DB`, the profile is set
+        carries a reading, judged from :data:`PROFILE_CHECK_WINDOWS` voiced windows on) differ
+        by more than :data:`PROFILE_MISMATCH_DB`, the profile is set
         aside and the analyzer runs as without one (the running spectrum with
         ``voice_reference``, else the window alone; frames say ``profile: null``): a profile
         recorded through a telephone band and used on a full-band microphone, or the reverse,
@@ -349,9 +351,10 @@ class Analyzer:
         running = self._voice.value() if self._voice is not None else None
         if self._profile is not None and self._profile.adaptation.reference is not None:
             profile = self._profile.adaptation.reference
-            if running is None:
+            heard = self._voice.value(PROFILE_CHECK_WINDOWS) if self._voice is not None else None
+            if heard is None:
                 return profile, "profile"
-            mismatch = reference_mismatch_db(profile, running)
+            mismatch = reference_mismatch_db(profile, heard)
             if (mismatch > PROFILE_MISMATCH_DB) != (self._mismatch_db > PROFILE_MISMATCH_DB):
                 log.warning(
                     "profile %r: its reading and this microphone's voice spectrum differ by "

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PROFILE_MISMATCH_DB", "ReferenceConfig", "VoiceReference", "reference_mismatch_db"]
+__all__ = ["PROFILE_CHECK_WINDOWS", "PROFILE_MISMATCH_DB", "ReferenceConfig", "VoiceReference",
+           "reference_mismatch_db"]
 
 #: A profile's reference and the live voice's running spectrum differing by more than this
 #: (RMS over bands, level removed, dB) were recorded through different chains, and the profile's
@@ -30,6 +31,12 @@ __all__ = ["PROFILE_MISMATCH_DB", "ReferenceConfig", "VoiceReference", "referenc
 #: 7.3 dB; through a telephone band (300-3400 Hz) 12.7-16.2 dB, which made the profile worse
 #: than none (nEMO 33.2 %, ASED 25.8 % against 39.9 / 61.3 % with no profile; docs/calibration.md).
 PROFILE_MISMATCH_DB = 10.0
+#: Voiced windows of the live voice after which a profile's reading is first compared with it
+#: (1.5 s of speech at a 0.5 s hop; the reference itself is fed only after ``min_windows``).
+#: With 3 instead of 8, a telephone-band profile on ASED's short sessions cost 1.8 points
+#: instead of 5.1, and same-chain profiles lost nothing (0.1 % of RAVDESS's windows and 0.6 %
+#: of ASED's set aside; docs/calibration.md).
+PROFILE_CHECK_WINDOWS = 3
 
 
 def reference_mismatch_db(a: np.ndarray, b: np.ndarray) -> float:

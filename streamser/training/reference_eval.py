@@ -15,7 +15,7 @@ model.pt``), each test speaker is scored on the shared four classes in these mod
   fewer (RAVDESS: 2 clips, about 7 s); those clips are never scored, in any mode, so every
   mode is scored on the same clips;
 - ``guarded``: ``neutral`` as the analyzer applies it: the enrolment's reference, except that
-  once the running one is known, a window whose running reference differs from the
+  from ``guard_windows`` voiced windows on, a window whose running reference differs from the
   enrolment's by more than :data:`~streamser.core.voice_reference.PROFILE_MISMATCH_DB` is
   scored as without a profile (``own``; an enrolment recorded through another chain,
   ``--enrol-chain``);
@@ -63,6 +63,7 @@ from streamser.core.adapt import build_adaptation
 from streamser.core.session_prior import PriorConfig
 from streamser.core.speaker_norm import SpeakerNormParams
 from streamser.core.voice_reference import (
+    PROFILE_CHECK_WINDOWS,
     PROFILE_MISMATCH_DB,
     ReferenceConfig,
     VoiceReference,
@@ -223,7 +224,8 @@ def _prompted_preds(model: SERModel, target: str, labels: Sequence[str], utts: S
 def evaluate_target(recipe: str, target: str, steps: int | None = None, enrol_s: float = 20.0,
                     min_windows: int = 8, seed: int = 0, weight_of: float = 1.0,
                     prompted: bool = False, temperature: float = 2.22,
-                    enrol_chain: str | None = None, guard_windows: int = 8) -> dict:
+                    enrol_chain: str | None = None,
+                    guard_windows: int = PROFILE_CHECK_WINDOWS) -> dict:
     """UA / WA / most-predicted share per mode (module docstring) for one held-out corpus.
 
     ``weight_of`` is the ``reference_weight`` the reference modes feed (1: the reference
@@ -361,8 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--enrol-chain", default=None, choices=CONDITIONS,
                     help="record the enrolment clips through this chain (a robustness "
                          "condition): a profile made with another microphone or room")
-    ap.add_argument("--guard-windows", type=int, default=8,
-                    help="voiced windows before the guarded mode judges a profile")
+    ap.add_argument("--guard-windows", type=int, default=PROFILE_CHECK_WINDOWS,
+                    help="voiced windows before the guarded mode judges a profile (default "
+                         "%(default)s, the analyzer's)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -374,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "-prompted" if args.prompted else "") + (
         "" if args.enrol_chain is None else "-enrol-" + args.enrol_chain.split()[0]
         + "".join(c for c in args.enrol_chain.split()[-2] if c.isalnum() or c in "+-.")) + (
-        "" if args.guard_windows == 8 else f"-g{args.guard_windows}")
+        "" if args.guard_windows == PROFILE_CHECK_WINDOWS else f"-g{args.guard_windows}")
     modes = MODES + (PROMPTED_MODES if args.prompted else ())
     out_path = RESULTS / f"reference-{args.recipe}{suffix}.json"
     for t in args.targets:
