@@ -29,7 +29,8 @@ __all__ = ["PROFILE_CHECK_WINDOWS", "PROFILE_MISMATCH_DB", "ReferenceConfig", "V
 #: neutral reading, the session all of the speaker's clips): same chain 1.7-4.6 dB, enrolled
 #: through a +/-10 dB tilt, pink noise at 20 dB SNR, a 0.3 s room or Opus 12 kbit/s at most
 #: 7.3 dB; through a telephone band (300-3400 Hz) 12.7-16.2 dB, which made the profile worse
-#: than none (nEMO 33.2 %, ASED 25.8 % against 39.9 / 61.3 % with no profile; docs/calibration.md).
+#: than none (nEMO 33.2 %, ASED 25.8 % against 39.9 / 61.3 % with no profile; docs/calibration.md;
+#: ``python -m streamser.training.chain_mismatch`` measures the distances).
 PROFILE_MISMATCH_DB = 10.0
 #: Voiced windows of the live voice after which a profile's reading is first compared with it
 #: (1.5 s of speech at a 0.5 s hop; the reference itself is fed only after ``min_windows``).
