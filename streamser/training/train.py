@@ -161,13 +161,14 @@ def soup_checkpoints(paths: Sequence[Path], out: Path) -> Path:
         raise ValueError(f"a soup needs at least two checkpoints, got {len(paths)}")
     states = [torch.load(Path(p), map_location="cpu", weights_only=False) for p in paths]
     first = states[0]
+    base = TrainConfig.from_json(first["config"])
     for p, st in zip(paths[1:], states[1:], strict=True):
-        same_arch = (TrainConfig.from_json(st["config"]).model
-                     == TrainConfig.from_json(first["config"]).model)
-        if st["labels"] != first["labels"] or not same_arch or st["model"].keys() != first[
-                "model"].keys():
-            raise ValueError(f"{p} cannot be averaged with {paths[0]}: labels, architecture "
-                             "or weight names differ (soups need fine-tunes of one base)")
+        cfg = TrainConfig.from_json(st["config"])
+        if (st["labels"] != first["labels"] or cfg.model != base.model
+                or cfg.frontend != base.frontend or st["model"].keys() != first["model"].keys()):
+            raise ValueError(f"{p} cannot be averaged with {paths[0]}: labels, architecture, "
+                             "front end or weight names differ (soups need fine-tunes of one "
+                             "base)")
     avg = {}
     for key, value in first["model"].items():
         if value.is_floating_point():
