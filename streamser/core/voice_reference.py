@@ -33,11 +33,11 @@ __all__ = ["PROFILE_CHECK_WINDOWS", "PROFILE_MISMATCH_DB", "ReferenceConfig", "V
 #: ``python -m streamser.training.chain_mismatch`` measures the distances).
 PROFILE_MISMATCH_DB = 10.0
 #: Voiced windows of the live voice after which a profile's reading is first compared with it
-#: (1.5 s of speech at a 0.5 s hop; the reference itself is fed only after ``min_windows``).
-#: With 3 instead of 8, a telephone-band profile on ASED's short sessions cost 1.8 points
-#: instead of 5.1, and same-chain profiles lost nothing (0.1 % of RAVDESS's windows and 0.6 %
-#: of ASED's set aside; docs/calibration.md).
-PROFILE_CHECK_WINDOWS = 3
+#: (4 s of speech at a 0.5 s hop, the running reference's own warm-up). Judging earlier helps a
+#: telephone-band profile on ASED's short sessions (3 windows: 59.2 % against 55.9 %), but a
+#: 3-5 window mean is too unsteady: another speaker's profile (the test's actor 20 used by
+#: actor 19) then measures 10.1-11.2 dB for a few windows and flips aside and back.
+PROFILE_CHECK_WINDOWS = 8
 
 
 def reference_mismatch_db(a: np.ndarray, b: np.ndarray) -> float:

@@ -337,7 +337,7 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
     assert profiled.profile_reference_mismatch_db is not None
     assert profiled.profile_reference_mismatch_db <= 10.0
     # A reading coloured unlike this microphone (here: the top half of the bands 40 dB down,
-    # as through a telephone band) is set aside after 3 voiced windows of the live voice:
+    # as through a telephone band) is set aside after 8 voiced windows of the live voice:
     # the analyzer runs as without a profile (the window alone, --voice-reference being off).
     dull = reference.numpy().astype(np.float64)
     dull[len(dull) // 2:] -= 40.0 * np.log(10) / 10  # natural-log power units
@@ -349,10 +349,10 @@ def test_speaker_relative_export_parity_and_optional_reference(tmp_path):
     frames = [f for i in range(0, len(speech), 4000)
               for f in mismatched.push(AudioBlock(i, speech[i:i + 4000], 0.0))]
     voiced = [k for k, f in enumerate(frames) if f.voiced]
-    assert all(frames[k].voice_reference == "profile" for k in voiced[:3])
-    assert all(frames[k].voice_reference is None for k in voiced[3:])
+    assert all(frames[k].voice_reference == "profile" for k in voiced[:8])
+    assert all(frames[k].voice_reference is None for k in voiced[8:])
     assert frames[voiced[0]].profile == "phone"
-    assert all(frames[k].profile is None for k in voiced[3:])  # set aside, not half applied
+    assert all(frames[k].profile is None for k in voiced[8:])  # set aside, not half applied
     assert mismatched.profile_reference_mismatch_db > 10.0
     assert fed[-1] is None and np.allclose(fed[0], dull)
     running = Analyzer(runner.predict, runner.spec, AnalyzerConfig(
