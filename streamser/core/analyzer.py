@@ -334,23 +334,29 @@ class Analyzer:
             self.forget_voice()
             self._last_voiced_end = None
 
+    @property
+    def _profile_reading(self) -> np.ndarray | None:
+        """The active profile's neutral reading (its reference spectrum), or None."""
+        return None if self._profile is None else self._profile.adaptation.reference
+
     def _reference(self) -> tuple[np.ndarray | None, str | None]:
         """The voice reference to feed a speaker-relative model and where it comes from:
         the profile's neutral reading, else the running spectrum, else none.
 
         While a profile's reading and the voice's running spectrum (tracked whenever a profile
         carries a reading, judged from :data:`PROFILE_CHECK_WINDOWS` voiced windows on) differ
-        by more than :data:`PROFILE_MISMATCH_DB`, the profile is set
-        aside and the analyzer runs as without one (the running spectrum with
-        ``voice_reference``, else the window alone; frames say ``profile: null``): a profile
-        recorded through a telephone band and used on a full-band microphone, or the reverse,
-        is worse than none. :attr:`profile_reference_mismatch_db` says by how much they differ.
+        by more than :data:`PROFILE_MISMATCH_DB`, the profile is set aside and the analyzer
+        runs as without one (the running spectrum with ``voice_reference``, else the window
+        alone; frames say ``profile: null``): a profile recorded through a telephone band and
+        used on a full-band microphone, or the reverse, is worse than none.
+        :attr:`profile_reference_mismatch_db` says by how much they differ.
         """
         if not self.spec.speaker_reference:
             return None, None
         running = self._voice.value() if self._voice is not None else None
-        if self._profile is not None and self._profile.adaptation.reference is not None:
-            profile = self._profile.adaptation.reference
+        profile = self._profile_reading
+        if profile is not None:
+            assert self._profile is not None  # for the type checker: a reading has a profile
             heard = self._voice.value(PROFILE_CHECK_WINDOWS) if self._voice is not None else None
             if heard is None:
                 return profile, "profile"
@@ -388,7 +394,7 @@ class Analyzer:
             prediction = self._predict(window.samples[np.newaxis, :], reference)  # type: ignore[call-arg]
         else:  # plain callables (bench, evaluation) take the window only
             prediction = self._predict(window.samples[np.newaxis, :])
-        watch = self._profile is not None and self._profile.adaptation.reference is not None
+        watch = self._profile_reading is not None
         if (self._running_reference or watch) and prediction.band_mean is not None:
             if self._voice is None:
                 self._voice = VoiceReference(prediction.band_mean.shape[1])

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,20 +33,14 @@ import numpy as np
 
 from streamser.training.data import AROUSAL_OF_LABEL
 from streamser.training.metrics import auroc
+from streamser.training.prior_eval import softmax_rows
 from streamser.training.train import ClipScores
 
 __all__ = ["SIGNALS", "clip_signals", "evaluate", "main"]
 
-log = logging.getLogger(__name__)
-
 #: Signals in the order of the feature matrix; higher = "more likely right".
 SIGNALS: tuple[str, ...] = (
     "top_prob", "margin", "neg_entropy", "window_agreement", "arousal_agreement")
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def clip_signals(
@@ -73,7 +66,7 @@ def clip_signals(
     else:
         w, b = arousal_head
         arousal = np.array([
-            _softmax(emb_scale * e @ w.T + b).mean(axis=0)[lv]
+            softmax_rows(emb_scale * e @ w.T + b).mean(axis=0)[lv]
             for e, lv in zip(scores.window_emb, level, strict=True)])
     feats = np.stack([ordered[:, -1], ordered[:, -1] - ordered[:, -2], -entropy, agreement,
                       arousal], axis=1)
@@ -129,7 +122,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="default: the recipe's leave-one-corpus-out temperature")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     root = run_root("loco", args.recipe, _recipe(args.recipe, args.steps, None))
     runs, heads, scale = {}, {}, 16.0

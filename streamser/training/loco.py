@@ -302,6 +302,11 @@ def load_noise() -> NoiseBank | None:
     return NoiseBank([load_audio(p) for p in files])
 
 
+def _noise_for(recipe: str, cfg: TrainConfig) -> NoiseBank | None:
+    """The real-noise bank when ``recipe`` trains with the chain (a soup trains nothing)."""
+    return load_noise() if cfg.channel.enabled and recipe not in SOUPS else None
+
+
 def restrict(probs: np.ndarray, labels: Sequence[str], keep: Sequence[str]) -> np.ndarray:
     """Columns ``keep`` of ``probs`` (ordered by ``labels``), renormalised to sum to 1."""
     cols = [list(labels).index(k) for k in keep]
@@ -349,7 +354,7 @@ def run_loco(
 ) -> dict:
     """Leave-one-corpus-out for each of ``targets``; writes ``results/loco-<recipe>.json``."""
     cfg = _recipe(recipe, steps, threads)
-    noise = load_noise() if cfg.channel.enabled and recipe not in SOUPS else None
+    noise = _noise_for(recipe, cfg)
     root = run_root("loco", recipe, cfg)
     for target in targets:
         def build(target: str = target) -> ClipSet:
@@ -463,7 +468,7 @@ def run_cv(
 ) -> dict:
     """RAVDESS speaker-independent CV (8 classes), the whole pool in training."""
     cfg = _recipe(recipe, steps, threads)
-    noise = load_noise() if cfg.channel.enabled and recipe not in SOUPS else None
+    noise = _noise_for(recipe, cfg)
     root = run_root("cv2", recipe, cfg)
     for k in folds:
         fold = ravdess_folds()[k]
@@ -515,7 +520,7 @@ def summarise_cv(recipe: str, cfg: TrainConfig) -> dict:
 def run_final(recipe: str, steps: int | None = None, threads: int | None = None) -> Path:
     """The model to ship: every corpus, every clip except RAVDESS actors 19 and 20."""
     cfg = _recipe(recipe, steps, threads)
-    noise = load_noise() if cfg.channel.enabled and recipe not in SOUPS else None
+    noise = _noise_for(recipe, cfg)
 
     def build() -> ClipSet:
         utts, audio = _pool(POOL, lambda u: u.speaker not in DEMO_SPEAKERS)
