@@ -178,6 +178,11 @@ _V9C = replace(_V9B, corpus_weights=_V7N.corpus_weights)
 #: with TESS's 8 % kept (``v9b``'s loss was on TESS); the milder chain of both.
 _V9D = replace(_V9B, corpus_weights=(("ravdess", 0.32), ("tess", 0.08), ("nemo", 0.18),
                                      ("ased", 0.26), ("baved", 0.16)))
+#: ``v9c`` plus a prosody branch (:class:`~streamser.training.nets.ProsodyNet` on the
+#: waveform's pitchgram, 32 channels): the base ``v7n`` model's weights carry over and the
+#: bottleneck reads the branch through new, zero-initialised columns, so the fine-tune starts
+#: from exactly ``v7n``'s function and learns what an explicit F0 view adds.
+_V9P = replace(_V9C, model=replace(_V9C.model, prosody=32))
 
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
 #: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
@@ -205,6 +210,8 @@ RECIPES: dict[str, TrainConfig] = {
     "v9d_soup": _V9D,
     "v9bc_soup": _V9C,
     "v9d_seed1": replace(_V9D, seed=1),
+    "v9p": _V9P,
+    "v9p_seed1": replace(_V9P, seed=1),
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_nochannel": replace(_V2, channel=ChannelConfig.off()),
@@ -218,7 +225,8 @@ RECIPES: dict[str, TrainConfig] = {
 #: Two-stage recipes: each starts from the *base* recipe's finished model of the same split
 #: (the same held-out corpus, RAVDESS fold, or the final pool), so no held-out voice leaks in.
 FINETUNE_FROM: dict[str, str] = {
-    r: "v7n" for r in ("v9a", "v9b", "v9c", "v9d", "v9c_seed1", "v9d_seed1")}
+    r: "v7n" for r in ("v9a", "v9b", "v9c", "v9d", "v9c_seed1", "v9d_seed1", "v9p",
+                       "v9p_seed1")}
 
 
 #: Model soups: a "recipe" whose model for each split is the weight average of its members'

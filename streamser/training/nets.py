@@ -20,9 +20,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from streamser.training.frontend import FrontEndConfig, LogMel
+from streamser.training.pitchgram import Pitchgram
 
 __all__ = [
-    "FaceNetSmall", "ModelConfig", "ResNetStats", "SERModel", "build_model", "reference_forward",
+    "FaceNetSmall", "ModelConfig", "ProsodyNet", "ResNetStats", "SERModel", "build_model",
+    "reference_forward",
 ]
 
 
@@ -42,6 +44,9 @@ class ModelConfig:
     #: Training-only distillation head: predicts a teacher's utterance embedding (this many
     #: dimensions; 0 = none) from the trunk's pooled features. Not exported.
     distil_dim: int = 0
+    #: Prosody branch (:class:`ProsodyNet` on a :class:`~streamser.training.pitchgram.Pitchgram`):
+    #: its channel count (0 = none). Its pooled features join the trunk's before the bottleneck.
+    prosody: int = 0
 
 
 def _ch(n: int, width: float) -> int:
@@ -56,7 +61,7 @@ class ConvBN(nn.Sequential):
         cin: int,
         cout: int,
         kernel: int | tuple[int, int],
-        stride: int = 1,
+        stride: int | tuple[int, int] = 1,
         relu: bool = True,
     ) -> None:
         k = (kernel, kernel) if isinstance(kernel, int) else kernel
@@ -150,7 +155,7 @@ class ReductionB(nn.Module):
 class FaceNetSmall(nn.Module):
     """Inception-ResNet-v1 for 1-channel spectrograms; ``forward`` returns the raw bottleneck."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, extra: int = 0) -> None:
         super().__init__()
         w = cfg.width
         self.stem = nn.Sequential(
@@ -175,7 +180,7 @@ class FaceNetSmall(nn.Module):
         )
         self.pooled_dim = c
         self.dropout = nn.Dropout(cfg.dropout)
-        self.bottleneck = nn.Linear(c, cfg.emb_dim, bias=False)
+        self.bottleneck = nn.Linear(c + extra, cfg.emb_dim, bias=False)
         self.bn = nn.BatchNorm1d(cfg.emb_dim, eps=1e-3)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,11 +190,8 @@ class FaceNetSmall(nn.Module):
         return x.mean(dim=(2, 3))
 
     def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Trunk features -> raw (unnormalised) embedding ``[batch, emb_dim]``."""
+        """Trunk features (and ``extra`` more) -> raw embedding ``[batch, emb_dim]``."""
         return self.bn(self.bottleneck(self.dropout(pooled)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.pool(x))
 
 
 class BasicBlock(nn.Module):
@@ -214,7 +216,7 @@ class ResNetStats(nn.Module):
     before pooling, so the statistics keep the spectral layout; any number of frames works.
     """
 
-    def __init__(self, cfg: ModelConfig, n_mels: int = 64) -> None:
+    def __init__(self, cfg: ModelConfig, n_mels: int = 64, extra: int = 0) -> None:
         super().__init__()
         widths = [_ch(64 * 2**i, cfg.width) for i in range(4)]
         self.stem = ConvBN(1, widths[0], 3, stride=2)
@@ -230,7 +232,7 @@ class ResNetStats(nn.Module):
             freq = (freq + 1) // 2
         self.pooled_dim = 2 * cin * freq
         self.dropout = nn.Dropout(cfg.dropout)
-        self.bottleneck = nn.Linear(self.pooled_dim, cfg.emb_dim, bias=False)
+        self.bottleneck = nn.Linear(self.pooled_dim + extra, cfg.emb_dim, bias=False)
         self.bn = nn.BatchNorm1d(cfg.emb_dim, eps=1e-3)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
@@ -243,11 +245,34 @@ class ResNetStats(nn.Module):
         return torch.cat([mean, std], dim=1)
 
     def embed(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Pooled statistics -> raw (unnormalised) embedding ``[batch, emb_dim]``."""
+        """Pooled statistics (and ``extra`` more) -> raw embedding ``[batch, emb_dim]``."""
         return self.bn(self.bottleneck(self.dropout(pooled)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.pool(x))
+
+class ProsodyNet(nn.Module):
+    """Pitchgram ``[batch, 2, n_lags, frames]`` -> prosodic features ``[batch, out_dim]``.
+
+    Three small convolutions over (log-F0, time), then the maximum over the F0 axis (so what
+    is learned — a ridge's slope, height and steadiness — counts wherever the voice sits, and
+    the speaker's pitch level is not read as an emotion), then the mean and standard deviation
+    over time.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        half = max(8, channels // 2)
+        self.convs = nn.Sequential(
+            ConvBN(2, half, 3, stride=(1, 2)),
+            ConvBN(half, channels, 3, stride=(2, 2)),
+            ConvBN(channels, channels, 3),
+        )
+        self.out_dim = 2 * channels
+
+    def forward(self, pitchgram: torch.Tensor) -> torch.Tensor:
+        x = self.convs(pitchgram).amax(dim=2)  # [batch, channels, frames / 4]
+        mean = x.mean(dim=2)
+        std = torch.sqrt(((x - mean.unsqueeze(2)) ** 2).mean(dim=2) + 1e-5)
+        return torch.cat([mean, std], dim=1)
 
 
 class SERModel(nn.Module):
@@ -255,6 +280,8 @@ class SERModel(nn.Module):
 
     ``waveform`` is ``[batch, samples]`` float32 at 16 kHz; ``embedding`` is L2-normalised.
     :meth:`forward_features` lets training insert SpecAugment between front end and backbone.
+    With ``cfg.prosody`` a :class:`ProsodyNet` reads the waveform's pitchgram
+    (:meth:`prosody_input`) and its features join the trunk's before the bottleneck.
     """
 
     def __init__(
@@ -263,10 +290,13 @@ class SERModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.frontend = LogMel(frontend)
+        self.pitchgram = Pitchgram() if cfg.prosody else None
+        self.prosody = ProsodyNet(cfg.prosody) if cfg.prosody else None
+        extra = self.prosody.out_dim if self.prosody is not None else 0
         if cfg.arch == "facenet":
-            self.backbone: FaceNetSmall | ResNetStats = FaceNetSmall(cfg)
+            self.backbone: FaceNetSmall | ResNetStats = FaceNetSmall(cfg, extra)
         elif cfg.arch == "resnet":
-            self.backbone = ResNetStats(cfg, self.frontend.cfg.n_mels)
+            self.backbone = ResNetStats(cfg, self.frontend.cfg.n_mels, extra)
         else:
             raise ValueError(f"unknown arch {cfg.arch!r}; use 'facenet' or 'resnet'")
         self.head = nn.Linear(cfg.emb_dim, n_classes)
@@ -274,21 +304,40 @@ class SERModel(nn.Module):
         self.distil_head = (nn.Linear(self.backbone.pooled_dim, cfg.distil_dim)
                             if cfg.distil_dim else None)
 
-    def forward_features(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-mel ``[batch, 1, n_mels, frames]`` -> (logits, L2-normalised embedding)."""
-        return self._classify(self.backbone(feats))
+    def prosody_input(self, waveform: torch.Tensor) -> torch.Tensor | None:
+        """The pitchgram of ``waveform`` ``[batch, samples]``, or ``None`` without a branch."""
+        return self.pitchgram(waveform) if self.pitchgram is not None else None
+
+    def _pooled(
+        self, feats: torch.Tensor, pitchgram: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(trunk features, everything the bottleneck reads)``."""
+        pooled = self.backbone.pool(feats)
+        if self.prosody is None:
+            return pooled, pooled
+        if pitchgram is None:
+            raise ValueError("this model has a prosody branch: pass the waveform's pitchgram "
+                             "(SERModel.prosody_input) with the log-mel features")
+        return pooled, torch.cat([pooled, self.prosody(pitchgram)], dim=1)
+
+    def forward_features(
+        self, feats: torch.Tensor, pitchgram: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-mel ``[batch, 1, n_mels, frames]`` (and the pitchgram, with a prosody branch)
+        -> (logits, L2-normalised embedding)."""
+        return self._classify(self.backbone.embed(self._pooled(feats, pitchgram)[1]))
 
     def _classify(self, raw_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = F.normalize(raw_emb, dim=1)
         return self.head(emb * self.cfg.scale), emb
 
     def forward_train(
-        self, feats: torch.Tensor
+        self, feats: torch.Tensor, pitchgram: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Like :meth:`forward_features`, plus the distillation head's output (or ``None``)."""
-        pooled = self.backbone.pool(feats)
+        trunk, pooled = self._pooled(feats, pitchgram)
         logits, emb = self._classify(self.backbone.embed(pooled))
-        distil = self.distil_head(pooled) if self.distil_head is not None else None
+        distil = self.distil_head(trunk) if self.distil_head is not None else None
         return logits, emb, distil
 
     def forward(
@@ -297,7 +346,8 @@ class SERModel(nn.Module):
         reference: torch.Tensor | None = None,
         ref_weight: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_features(self.frontend(waveform, reference, ref_weight))
+        return self.forward_features(self.frontend(waveform, reference, ref_weight),
+                                     self.prosody_input(waveform))
 
 
 def reference_forward(
@@ -306,7 +356,7 @@ def reference_forward(
     """``(logits, embedding, band mean [batch, n_mels])`` with a voice reference applied (see
     :meth:`~streamser.training.frontend.LogMel.features`): the exported graph's computation."""
     feats, band_mean = model.frontend.features(waveform, reference, ref_weight)
-    logits, emb = model.forward_features(feats)
+    logits, emb = model.forward_features(feats, model.prosody_input(waveform))
     return logits, emb, band_mean
 
 

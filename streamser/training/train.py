@@ -183,15 +183,26 @@ def soup_checkpoints(paths: Sequence[Path], out: Path) -> Path:
 
 def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:
     """Transfer: copy every weight of matching name and shape (the arousal head too); the
-    emotion head's rows are copied by label name."""
+    emotion head's rows are copied by label name.
+
+    A layer that reads more inputs than the base's (the bottleneck, when a prosody branch is
+    added) gets the base's weights on the shared inputs and zeros on the new ones, so the new
+    model starts out computing exactly what the base did and learns to use the new inputs.
+    """
     src_model, state = load_checkpoint(path)
     src = src_model.state_dict()
     own = model.state_dict()
     for key, value in src.items():
-        if key.startswith("head."):
+        if key.startswith("head.") or key not in own:
             continue
-        if key in own and own[key].shape == value.shape:
+        mine = own[key]
+        if mine.shape == value.shape:
             own[key] = value
+        elif (mine.ndim == 2 and value.ndim == 2 and mine.shape[0] == value.shape[0]
+              and mine.shape[1] > value.shape[1]):
+            widened = torch.zeros_like(mine)
+            widened[:, : value.shape[1]] = value
+            own[key] = widened
     src_labels = list(state["labels"])
     for row, label in enumerate(labels):
         if label in src_labels:
@@ -318,7 +329,7 @@ def train(
                 ref_w = (torch.rand(len(x), generator=g) < cfg.reference_p).float()
                 x = x[:, : cfg.crop]
             feats = spec_augment(model.frontend(x, ref, ref_w), a, g)
-            logits, emb, distil = model.forward_train(feats)
+            logits, emb, distil = model.forward_train(feats, model.prosody_input(x))
             has = y >= 0  # rows with an emotion category (BAVED's low/high levels have none)
             ce = F.cross_entropy(logits[has], y[has], label_smoothing=cfg.label_smoothing)
             metric = _metric(cfg, emb[has], y[has])

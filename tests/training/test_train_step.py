@@ -496,3 +496,39 @@ def test_soup_recipe_averages_its_members_of_the_same_split(trained, tmp_path, m
     assert made == out / "model.pt"
     assert torch.load(made, weights_only=False)["soup_of"][1].endswith(
         f"loco-{members[1]}-s600/nemo/model.pt")
+
+
+def test_prosody_branch_starts_as_its_base_then_trains_and_exports(trained, tmp_path):
+    """A prosody branch added to a trained model starts silent (the base's outputs exactly),
+    a fine-tune teaches the bottleneck to read it, and the ONNX graph computes what torch does."""
+    from dataclasses import replace
+
+    from streamser.training.train import _init_from
+
+    path, cfg = trained
+    base, _ = load_checkpoint(path)
+    with_prosody = replace(TINY, prosody=8)
+    model = SERModel(len(LABELS), with_prosody)
+    _init_from(model, path, LABELS)
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy((0.1 * rng.standard_normal((2, 32_000))).astype(np.float32))
+    base.eval()
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x)[0], base(x)[0], atol=1e-5)
+        with pytest.raises(ValueError, match="prosody branch"):
+            model.forward_features(model.frontend(x))
+
+    tuned = train(replace(cfg, model=with_prosody, epochs=1), _clipset(), tmp_path / "ft",
+                  init_from=path, progress=False)
+    model, _ = load_checkpoint(tuned)
+    new_columns = model.backbone.bottleneck.weight[:, -model.prosody.out_dim:]
+    assert new_columns.abs().sum() > 0  # the fine-tune learned to read the branch
+    meta = {"sample_rate": "16000", "window_s": "2.0", "hop_s": "0.5", "model_version": "tiny-p"}
+    onnx_path = export_model(model, tmp_path / "p.onnx", LABELS, meta)
+    for samples in (32_000, 24_000):
+        wave = (0.1 * rng.standard_normal((3, samples))).astype(np.float32)
+        probs, _emb = onnx_predict(onnx_path, wave)
+        with torch.no_grad():
+            ref = torch.softmax(model(torch.from_numpy(wave))[0], 1).numpy()
+        assert np.abs(probs - ref).max() <= 1e-4
