@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["grad_reverse", "pairwise_sq_dist", "siamese_distance_loss", "triplet_semihard_loss"]
+__all__ = [
+    "grad_reverse", "js_consistency", "pairwise_sq_dist", "siamese_distance_loss",
+    "triplet_semihard_loss",
+]
 
 
 def pairwise_sq_dist(emb: torch.Tensor) -> torch.Tensor:
@@ -84,3 +87,18 @@ def grad_reverse(x: torch.Tensor, weight: float) -> torch.Tensor:
     """Identity forward; the gradient is multiplied by ``-weight`` on the way back (Ganin &
     Lempitsky 2015): a classifier behind it learns, the layers before it learn to defeat it."""
     return _GradReverse.apply(x, weight)
+
+
+def js_consistency(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """Mean Jensen-Shannon divergence (nats, in [0, ln 2]) between the class distributions of
+    two views of the same crops, rows paired: 0 when both views get the same prediction.
+
+    Trained against it, a model's decision stops depending on which recording chain a crop
+    went through (Hendrycks et al. 2020, AugMix's consistency loss), not only its accuracy.
+    """
+    p = torch.softmax(logits_a, dim=1)
+    q = torch.softmax(logits_b, dim=1)
+    log_m = torch.log((0.5 * (p + q)).clamp_min(1e-7))
+    kl_pm = (p * (torch.log(p.clamp_min(1e-7)) - log_m)).sum(dim=1)
+    kl_qm = (q * (torch.log(q.clamp_min(1e-7)) - log_m)).sum(dim=1)
+    return (0.5 * (kl_pm + kl_qm)).mean()

@@ -28,7 +28,12 @@ from streamser.training.augment import AugmentConfig, augment_waveforms, spec_au
 from streamser.training.channel import ChannelAugment, ChannelConfig, NoiseBank
 from streamser.training.data import ClipSet, engine_windows
 from streamser.training.frontend import FrontEndConfig
-from streamser.training.losses import grad_reverse, siamese_distance_loss, triplet_semihard_loss
+from streamser.training.losses import (
+    grad_reverse,
+    js_consistency,
+    siamese_distance_loss,
+    triplet_semihard_loss,
+)
 from streamser.training.nets import ModelConfig, SERModel
 
 __all__ = ["ClipScores", "TrainConfig", "load_checkpoint", "predict_clips", "soup_checkpoints",
@@ -78,6 +83,12 @@ class TrainConfig:
     #: studio stop being evidence for a class). Ramped from 0 over training. Training only,
     #: never exported. 0 = off.
     corpus_adv_weight: float = 0.0
+    #: Chain-consistency weight: each crop goes through two independent recording chains
+    #: (and waveform augmentations); besides the usual losses on both views, the Jensen-Shannon
+    #: divergence between their predictions (:func:`~streamser.training.losses.js_consistency`)
+    #: is penalised, so a decision does not flip with the microphone, room or noise. Doubles
+    #: the rows of each step. 0 = off (one view).
+    consistency_weight: float = 0.0
     seed: int = 0
     threads: int = 2
 
@@ -106,8 +117,11 @@ class TrainConfig:
         if self.reference_p == 0.0:
             for key in ("reference_p", "reference_clips", "reference_neutral_p"):
                 d.pop(key)
-        if self.corpus_adv_weight == 0.0:
-            d.pop("corpus_adv_weight")
+        for key in ("corpus_adv_weight", "consistency_weight"):
+            if d[key] == 0.0:
+                d.pop(key)
+        if self.model.prosody == 0:
+            d["model"].pop("prosody")
         return d
 
     @staticmethod
@@ -179,6 +193,15 @@ def soup_checkpoints(paths: Sequence[Path], out: Path) -> Path:
     torch.save({**{k: first[k] for k in ("config", "labels", "history", "temperature")},
                 "model": avg, "soup_of": [str(p) for p in paths]}, out)
     return out
+
+
+def _through_a_chain(x: torch.Tensor, channel: ChannelAugment, a: AugmentConfig,
+                     g: torch.Generator) -> torch.Tensor:
+    """One random recording chain, then the waveform augmentations (babble drawn from the
+    batch itself), on every row of ``x`` ``[batch, samples]``."""
+    x = channel(x, g)
+    pool = x[torch.randperm(len(x), generator=g)] if a.enabled else None
+    return augment_waveforms(x, a, g, pool)
 
 
 def _init_from(model: SERModel, path: Path, labels: tuple[str, ...]) -> None:
@@ -297,7 +320,7 @@ def train(
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         model.train()
         sums = {"ce": 0.0, "metric": 0.0, "acc": 0.0, "arousal": 0.0, "distil": 0.0,
-                "corpus": 0.0}
+                "corpus": 0.0, "consistency": 0.0}
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
         for step in bar:
@@ -317,11 +340,12 @@ def train(
                                          a.speed if a.enabled else (1.0, 1.0),
                                          a.p_speed if a.enabled else 0.0)
                 xb = np.concatenate([xb, rb.reshape(len(idx), -1)], axis=1)
-            x = torch.from_numpy(xb)
             y = torch.from_numpy(yb)
-            x = channel(x, g)
-            pool = x[torch.randperm(len(x), generator=g)] if a.enabled else None
-            x = augment_waveforms(x, a, g, pool)
+            clean = torch.from_numpy(xb)
+            views = 2 if cfg.consistency_weight > 0 else 1
+            x = torch.cat([_through_a_chain(clean, channel, a, g) for _ in range(views)])
+            if views > 1:  # the second view's rows follow the first's, same crops
+                y, ab, idx = y.repeat(views), np.tile(ab, views), np.tile(idx, views)
             ref, ref_w = None, None
             if cfg.reference_p > 0:
                 ref = model.frontend.band_mean(x[:, cfg.crop:].reshape(-1, cfg.crop))
@@ -352,6 +376,10 @@ def train(
                 c_loss = adversary.loss(emb * model.cfg.scale, idx, progress_frac)
                 loss = loss + c_loss
                 sums["corpus"] += float(c_loss.detach())
+            if views > 1:
+                j_loss = js_consistency(*logits.chunk(views))
+                loss = loss + cfg.consistency_weight * j_loss
+                sums["consistency"] += float(j_loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -532,3 +532,33 @@ def test_prosody_branch_starts_as_its_base_then_trains_and_exports(trained, tmp_
         with torch.no_grad():
             ref = torch.softmax(model(torch.from_numpy(wave))[0], 1).numpy()
         assert np.abs(probs - ref).max() <= 1e-4
+
+
+def test_js_consistency_is_zero_for_agreeing_views_and_ln2_for_disjoint_ones():
+    from streamser.training.losses import js_consistency
+
+    a = torch.tensor([[9.0, -9.0, -9.0], [0.0, 1.0, 2.0]])
+    assert float(js_consistency(a, a)) == pytest.approx(0.0, abs=1e-6)
+    b = torch.tensor([[-30.0, 30.0, -30.0]])
+    assert float(js_consistency(a[:1] * 4, b)) == pytest.approx(np.log(2), abs=1e-3)
+    assert float(js_consistency(a, a.flip(0))) > 0.0
+
+
+def test_chain_consistency_training_runs_two_views_and_keeps_old_configs(tmp_path):
+    """Two chains per crop: the consistency term is logged and finite, the recipe's JSON names
+    it; recipes without it (or without a prosody branch) keep their old JSON, so their
+    checkpoints are still reused."""
+    from dataclasses import replace
+
+    from streamser.training.channel import ChannelConfig
+
+    cfg = TrainConfig(model=TINY, epochs=1, steps_per_epoch=2, batch_size=6, threads=1,
+                      channel=ChannelConfig(), consistency_weight=2.0)
+    path = train(cfg, _clipset(), tmp_path / "run", progress=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    assert state["config"]["consistency_weight"] == 2.0
+    assert 0.0 < state["history"][-1]["consistency"] < np.log(2)
+    plain = TrainConfig(model=TINY).to_json()
+    assert "consistency_weight" not in plain and "prosody" not in plain["model"]
+    assert replace(TINY, prosody=8) == TrainConfig.from_json(
+        TrainConfig(model=replace(TINY, prosody=8)).to_json()).model
