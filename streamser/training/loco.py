@@ -184,7 +184,7 @@ _V9D = replace(_V9B, corpus_weights=(("ravdess", 0.32), ("tess", 0.08), ("nemo",
 #: from exactly ``v7n``'s function and learns what an explicit F0 view adds.
 _V9P = replace(_V9C, model=replace(_V9C.model, prosody=32))
 
-#: ``v9c`` with chain consistency (:attr:`~streamser.training.train.TrainConfig.consistency_weight`):
+#: ``v9c`` with chain consistency (``TrainConfig.consistency_weight``):
 #: every crop through two independent recording chains, the usual losses on both and their
 #: predictions' Jensen-Shannon divergence penalised, so a decision does not flip with the
 #: chain (pink noise at 20 dB still flips 28 % of 2.2.0's decisions). 32 crops a step (64
