@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["SAMPLE_RATE", "FrontEndConfig", "LogMel", "mel_filterbank"]
+__all__ = ["SAMPLE_RATE", "FrontEndConfig", "LogMel", "dft_kernels", "mel_filterbank"]
 
 SAMPLE_RATE = 16_000
 
@@ -85,6 +85,18 @@ def mel_filterbank(cfg: FrontEndConfig, sample_rate: int = SAMPLE_RATE) -> np.nd
     return fb.astype(np.float32)
 
 
+def dft_kernels(window: np.ndarray, bins: np.ndarray, n_fft: int) -> torch.Tensor:
+    """``Conv1d`` weights ``[2 * len(bins), 1, len(window)]``: the real then imaginary parts of
+    DFT ``bins`` (of an ``n_fft``-point transform) of a frame weighted by ``window``.
+
+    A window shorter than ``n_fft`` is the frame zero-padded to ``n_fft`` at its end.
+    """
+    t = np.arange(len(window))
+    angle = 2.0 * math.pi * np.asarray(bins)[:, None] * t / n_fft
+    kernels = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window], axis=0)
+    return torch.from_numpy(kernels.astype(np.float32)).unsqueeze(1)
+
+
 class LogMel(nn.Module):
     """``[batch, samples]`` waveform -> ``[batch, 1, n_mels, frames]`` standardised log-mel.
 
@@ -103,13 +115,8 @@ class LogMel(nn.Module):
         window = np.zeros(c.n_fft, dtype=np.float64)
         offset = (c.n_fft - c.win_length) // 2
         window[offset : offset + c.win_length] = np.hanning(c.win_length + 1)[:-1]
-        t = np.arange(c.n_fft)
-        k = np.arange(n_bins)[:, None]
-        angle = 2.0 * math.pi * k * t / c.n_fft
-        kernels = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window], axis=0)
-        self.register_buffer(
-            "dft", torch.from_numpy(kernels.astype(np.float32)).unsqueeze(1), persistent=False
-        )
+        self.register_buffer("dft", dft_kernels(window, np.arange(n_bins), c.n_fft),
+                             persistent=False)
         melfb = torch.from_numpy(mel_filterbank(c).T.copy())
         self.register_buffer("melfb", melfb, persistent=False)
         self.n_bins = n_bins

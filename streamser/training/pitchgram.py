@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from streamser.training.frontend import SAMPLE_RATE
+from streamser.training.frontend import SAMPLE_RATE, dft_kernels
 
 __all__ = ["PitchConfig", "Pitchgram"]
 
@@ -84,15 +84,11 @@ class Pitchgram(nn.Module):
             raise ValueError(
                 f"PitchConfig.n_fft {c.n_fft} is shorter than frame {c.frame} plus the longest "
                 f"lag {SAMPLE_RATE / c.f0_min:.0f}: the autocorrelation would wrap; raise n_fft")
-        k = np.arange(1, int(c.f_max * c.n_fft / SAMPLE_RATE) + 1)[:, None]  # no DC bin
-        t = np.arange(c.frame)
-        window = np.hanning(c.frame + 1)[:-1]
-        angle = 2.0 * math.pi * k * t / c.n_fft
-        kernels = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window], axis=0)
-        self.register_buffer(
-            "dft", torch.from_numpy(kernels.astype(np.float32)).unsqueeze(1), persistent=False)
+        k = np.arange(1, int(c.f_max * c.n_fft / SAMPLE_RATE) + 1)  # no DC bin
+        self.register_buffer("dft", dft_kernels(np.hanning(c.frame + 1)[:-1], k, c.n_fft),
+                             persistent=False)
         lags = SAMPLE_RATE / c.f0_axis()
-        basis = np.cos(2.0 * math.pi * lags[:, None] * k[:, 0][None, :] / c.n_fft)
+        basis = np.cos(2.0 * math.pi * lags[:, None] * k[None, :] / c.n_fft)
         self.register_buffer("acf", torch.from_numpy(basis.astype(np.float32)), persistent=False)
         self.n_bins = len(k)
         self._eps = 1e-14
