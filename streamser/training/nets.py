@@ -49,6 +49,14 @@ class ModelConfig:
     prosody: int = 0
 
 
+def _mean_std(x: torch.Tensor) -> torch.Tensor:
+    """Statistics pooling: ``[batch, features, frames]`` -> mean and standard deviation over
+    frames, ``[batch, 2 * features]``."""
+    mean = x.mean(dim=2)
+    std = torch.sqrt(((x - mean.unsqueeze(2)) ** 2).mean(dim=2) + 1e-5)
+    return torch.cat([mean, std], dim=1)
+
+
 def _ch(n: int, width: float) -> int:
     return max(8, round(n * width))
 
@@ -153,7 +161,8 @@ class ReductionB(nn.Module):
 
 
 class FaceNetSmall(nn.Module):
-    """Inception-ResNet-v1 for 1-channel spectrograms; ``forward`` returns the raw bottleneck."""
+    """Inception-ResNet-v1 for 1-channel spectrograms: :meth:`pool` then :meth:`embed` give the
+    raw bottleneck; ``extra`` more features (a prosody branch's) may join the pooled ones."""
 
     def __init__(self, cfg: ModelConfig, extra: int = 0) -> None:
         super().__init__()
@@ -239,10 +248,7 @@ class ResNetStats(nn.Module):
         """Log-mel ``[batch, 1, mels, frames]`` -> mean and std over time ``[batch, pooled_dim]``.
         """
         x = self.body(self.stem(x))
-        x = x.flatten(1, 2)  # [batch, channels * freq, frames]
-        mean = x.mean(dim=2)
-        std = torch.sqrt(((x - mean.unsqueeze(2)) ** 2).mean(dim=2) + 1e-5)
-        return torch.cat([mean, std], dim=1)
+        return _mean_std(x.flatten(1, 2))  # over [batch, channels * freq, frames]
 
     def embed(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled statistics (and ``extra`` more) -> raw embedding ``[batch, emb_dim]``."""
@@ -269,10 +275,7 @@ class ProsodyNet(nn.Module):
         self.out_dim = 2 * channels
 
     def forward(self, pitchgram: torch.Tensor) -> torch.Tensor:
-        x = self.convs(pitchgram).amax(dim=2)  # [batch, channels, frames / 4]
-        mean = x.mean(dim=2)
-        std = torch.sqrt(((x - mean.unsqueeze(2)) ** 2).mean(dim=2) + 1e-5)
-        return torch.cat([mean, std], dim=1)
+        return _mean_std(self.convs(pitchgram).amax(dim=2))  # over [batch, channels, frames/4]
 
 
 class SERModel(nn.Module):
