@@ -224,6 +224,8 @@ RECIPES: dict[str, TrainConfig] = {
     "v9p_seed1": replace(_V9P, seed=1),
     "v9k": _V9K,
     "v9k_seed1": replace(_V9K, seed=1),
+    "v9p_soup": _V9P,
+    "v9k_soup": _V9K,
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_nochannel": replace(_V2, channel=ChannelConfig.off()),
@@ -246,9 +248,12 @@ FINETUNE_FROM: dict[str, str] = {
 #: fine-tune one base (:data:`FINETUNE_FROM`) with different seeds (or, ``v9bc_soup``, different
 #: data shares), so averaging their weights is an ensemble at the cost of one model. Its
 #: :data:`RECIPES` entry is a member's recipe (it names the run folder and the saved config).
+#: Members must start from the same weights: ``v9p_soup`` averages two prosody branches that
+#: began from different random weights and scores below both members.
 SOUPS: dict[str, tuple[str, ...]] = {
     "v9c_soup": ("v9c", "v9c_seed1"), "v9d_soup": ("v9d", "v9d_seed1"),
-    "v9bc_soup": ("v9b", "v9c")}
+    "v9bc_soup": ("v9b", "v9c"), "v9p_soup": ("v9p", "v9p_seed1"),
+    "v9k_soup": ("v9k", "v9k_seed1")}
 
 
 def run_root(run: str, recipe: str, cfg: TrainConfig) -> Path:
