@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -377,10 +378,9 @@ def test_gradient_reversal_is_identity_forward_and_negates_backward():
 def test_corpus_adversarial_training_runs_resumes_and_exports_no_adversary(tmp_path):
     """Two corpora: the corpus classifier trains behind gradient reversal, its state rides in
     the resume checkpoint only, and a recipe without it keeps its old JSON."""
-    from dataclasses import replace as dc_replace
 
     base = _clipset()
-    utts = [dc_replace(u, corpus="a" if i % 2 else "b") for i, u in enumerate(base.utterances)]
+    utts = [replace(u, corpus="a" if i % 2 else "b") for i, u in enumerate(base.utterances)]
     data = ClipSet.build(utts, base.audio, LABELS)
     cfg = TrainConfig(model=TINY, epochs=1, steps_per_epoch=2, batch_size=6, threads=1,
                       corpus_adv_weight=0.5)
@@ -448,12 +448,11 @@ def test_export_command_writes_a_candidate_with_its_temperature(trained, tmp_pat
 
 def test_soup_averages_fine_tunes_and_refuses_other_models(trained, tmp_path):
     """A soup is the mean of its members' weights; the result loads and scores as one model."""
-    from dataclasses import replace as dc_replace
 
     from streamser.training.train import soup_checkpoints
 
     path, cfg = trained
-    other = train(dc_replace(cfg, seed=1, epochs=1), _clipset(), tmp_path / "seed1",
+    other = train(replace(cfg, seed=1, epochs=1), _clipset(), tmp_path / "seed1",
                   init_from=path, progress=False)
     soup = soup_checkpoints([path, other], tmp_path / "soup" / "model.pt")
     model, state = load_checkpoint(soup)
@@ -464,7 +463,7 @@ def test_soup_averages_fine_tunes_and_refuses_other_models(trained, tmp_path):
     assert state["soup_of"] == [str(path), str(other)]
     assert predict_clips(model, [_tone(400.0, 2.5, 0)], LABELS, cfg.window, cfg.hop
                          ).probs().shape == (1, len(LABELS))
-    wider = train(dc_replace(cfg, model=dc_replace(TINY, emb_dim=8), epochs=1), _clipset(),
+    wider = train(replace(cfg, model=replace(TINY, emb_dim=8), epochs=1), _clipset(),
                   tmp_path / "wider", progress=False)
     with pytest.raises(ValueError, match="cannot be averaged"):
         soup_checkpoints([path, wider], tmp_path / "bad.pt")
@@ -501,7 +500,6 @@ def test_soup_recipe_averages_its_members_of_the_same_split(trained, tmp_path, m
 def test_prosody_branch_starts_as_its_base_then_trains_and_exports(trained, tmp_path):
     """A prosody branch added to a trained model starts silent (the base's outputs exactly),
     a fine-tune teaches the bottleneck to read it, and the ONNX graph computes what torch does."""
-    from dataclasses import replace
 
     from streamser.training.train import _init_from
 
@@ -548,7 +546,6 @@ def test_chain_consistency_training_runs_two_views_and_keeps_old_configs(tmp_pat
     """Two chains per crop: the consistency term is logged and finite, the recipe's JSON names
     it; recipes without it (or without a prosody branch) keep their old JSON, so their
     checkpoints are still reused."""
-    from dataclasses import replace
 
     from streamser.training.channel import ChannelConfig
 
