@@ -52,6 +52,16 @@ class FrontEndConfig:
     #: it all). Between 0 and 1 a fixed tilt is attenuated rather than erased, leaving the
     #: network part of the long-term spectral shape that vocal effort changes with arousal.
     band_keep: float = 0.0
+    #: Noise-floor subtraction before the log (0 = off): each mel band's noise floor is the
+    #: minimum over the window of its power smoothed over ``denoise_frames`` frames (minimum
+    #: statistics), and ``denoise`` times that floor is subtracted, never taking a bin more
+    #: than ``denoise_floor_db`` below its own power (spectral subtraction with a gain floor).
+    #: Steady noise in the pauses and under quiet speech then looks less like a feature of
+    #: the voice; a window without pauses loses only its quietest frames' detail. Gain-
+    #: invariant like the rest (the floor scales with the power).
+    denoise: float = 0.0
+    denoise_floor_db: float = 15.0
+    denoise_frames: int = 5
 
     def n_frames(self, n_samples: int) -> int:
         """Frames produced for ``n_samples`` input samples (no centre padding)."""
@@ -126,13 +136,25 @@ class LogMel(nn.Module):
             raise ValueError(f"FrontEndConfig.norm must be 'global' or 'band', got {c.norm!r}")
         if not 0.0 <= c.band_keep < 1.0:
             raise ValueError(f"FrontEndConfig.band_keep must be in [0, 1), got {c.band_keep!r}")
+        if c.denoise < 0.0 or c.denoise_frames < 1:
+            raise ValueError("FrontEndConfig.denoise must be >= 0 and denoise_frames >= 1, got "
+                             f"{c.denoise!r} and {c.denoise_frames!r}")
+        self.keep_gain = 10.0 ** (-c.denoise_floor_db / 10.0)
 
     def power_mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Mel power ``[batch, n_mels, frames]`` (no log, no normalisation)."""
+        """Mel power ``[batch, n_mels, frames]``, noise floor subtracted when ``denoise`` is
+        set (no log, no normalisation)."""
         spec = nn.functional.conv1d(waveform.unsqueeze(1), self.dft, stride=self.cfg.hop_length)
         real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
-        power = real * real + imag * imag
-        return torch.matmul(self.melfb, power)
+        power = torch.matmul(self.melfb, real * real + imag * imag)
+        return self._subtract_noise_floor(power) if self.cfg.denoise > 0 else power
+
+    def _subtract_noise_floor(self, power: torch.Tensor) -> torch.Tensor:
+        """Spectral subtraction of each band's minimum-statistics floor (see
+        :class:`FrontEndConfig`); a window needs at least ``denoise_frames`` frames."""
+        smooth = nn.functional.avg_pool1d(power, self.cfg.denoise_frames, stride=1)
+        floor = smooth.amin(dim=2, keepdim=True)
+        return torch.maximum(power - self.cfg.denoise * floor, power * self.keep_gain)
 
     def _band_mean(self, power: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
         """Per-band mean of ``logmel`` over speech frames (frame energy within ``speech_db`` of

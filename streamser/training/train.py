@@ -122,6 +122,9 @@ class TrainConfig:
                 d.pop(key)
         if self.model.prosody == 0:
             d["model"].pop("prosody")
+        if self.frontend.denoise == 0.0:
+            for key in ("denoise", "denoise_floor_db", "denoise_frames"):
+                d["frontend"].pop(key)
         return d
 
     @staticmethod

@@ -559,3 +559,13 @@ def test_chain_consistency_training_runs_two_views_and_keeps_old_configs(tmp_pat
     assert "consistency_weight" not in plain and "prosody" not in plain["model"]
     assert replace(TINY, prosody=8) == TrainConfig.from_json(
         TrainConfig(model=replace(TINY, prosody=8)).to_json()).model
+
+
+def test_denoised_front_end_round_trips_and_old_recipes_keep_their_json():
+    """The noise-floor fields appear in a recipe's JSON only when on (so older runs still
+    match their recipe and are reused), and a denoised recipe survives the round trip."""
+    plain = TrainConfig(model=TINY).to_json()
+    assert not {"denoise", "denoise_floor_db", "denoise_frames"} & set(plain["frontend"])
+    front = FrontEndConfig(norm="band", top_db=40.0, denoise=2.0)
+    cfg = TrainConfig(model=TINY, frontend=front)
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
