@@ -202,6 +202,9 @@ _V9K = replace(_V9C, consistency_weight=2.0, batch_size=32)
 #: for ``v7n``'s front end: 64 % / 55 % less (``runs/denoise_peek.py`` in session 11's notes).
 #: Fine-tunes ``v7n`` like ``v9c``; the new front end shifts its inputs, which 600 steps adapt to.
 _V9N = replace(_V9C, frontend=replace(_V9C.frontend, top_db=40.0, denoise=2.0))
+#: ``v9n``'s ablation: only the 40 dB floor, no noise-floor subtraction (on the same
+#: measurement the floor alone moves pink / white 20 dB features by 0.225 / 0.357).
+_V9F = replace(_V9C, frontend=replace(_V9C.frontend, top_db=40.0))
 
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
 #: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
@@ -237,6 +240,8 @@ RECIPES: dict[str, TrainConfig] = {
     "v9k_soup": _V9K,
     "v9n": _V9N,
     "v9n_seed1": replace(_V9N, seed=1),
+    "v9f": _V9F,
+    "v9f_seed1": replace(_V9F, seed=1),
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_nochannel": replace(_V2, channel=ChannelConfig.off()),
@@ -251,7 +256,8 @@ RECIPES: dict[str, TrainConfig] = {
 #: (the same held-out corpus, RAVDESS fold, or the final pool), so no held-out voice leaks in.
 FINETUNE_FROM: dict[str, str] = {
     r: "v7n" for r in ("v9a", "v9b", "v9c", "v9d", "v9c_seed1", "v9d_seed1", "v9p",
-                       "v9p_seed1", "v9k", "v9k_seed1", "v9n", "v9n_seed1")}
+                       "v9p_seed1", "v9k", "v9k_seed1", "v9n", "v9n_seed1",
+                       "v9f", "v9f_seed1")}
 
 
 #: Model soups: a "recipe" whose model for each split is the weight average of its members'
