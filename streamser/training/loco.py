@@ -196,14 +196,14 @@ _V9K = replace(_V9C, consistency_weight=2.0, batch_size=32)
 
 #: ``v9c`` with a front end that subtracts each band's steady noise floor before the log
 #: (``FrontEndConfig.denoise`` 2, gain floor 15 dB) and floors the log-mel 40 dB below the
-#: window's peak instead of 60. On actors 19-20 (60 clips, 2 s windows, features of the clean
-#: clip vs the same clip with noise) it moves the features under pink / white noise at 20 dB by
-#: 0.136 / 0.223 (mean absolute difference of the standardised log-mel) against 0.377 / 0.501
-#: for ``v7n``'s front end: 64 % / 55 % less (``runs/denoise_peek.py`` in session 11's notes).
-#: Fine-tunes ``v7n`` like ``v9c``; the new front end shifts its inputs, which 600 steps adapt to.
+#: window's peak instead of 60. Pink / white noise at 20 dB SNR then moves the features of
+#: actors 19-20 by 0.135 / 0.224 instead of 0.377 / 0.501 (``python -m
+#: streamser.training.feature_shift``). Fine-tunes ``v7n`` like ``v9c``; the new front end
+#: shifts its inputs, which the 600 steps adapt to. Measured: two-seed LOCO mean 50.0 %
+#: (``v9c`` 48.5), TESS up, nEMO down; pink 20 dB flips 20 % on actors 19-20.
 _V9N = replace(_V9C, frontend=replace(_V9C.frontend, top_db=40.0, denoise=2.0))
-#: ``v9n``'s ablation: only the 40 dB floor, no noise-floor subtraction (on the same
-#: measurement the floor alone moves pink / white 20 dB features by 0.225 / 0.357).
+#: ``v9n``'s ablation: only the 40 dB floor, no noise-floor subtraction (the floor alone
+#: moves pink / white 20 dB features by 0.225 / 0.357).
 _V9F = replace(_V9C, frontend=replace(_V9C.frontend, top_db=40.0))
 
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
