@@ -23,6 +23,16 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_speech() -> np.ndarray:
+    """The bundled demo's real speech (RAVDESS actors 19-20), float32 at 16 kHz."""
+    import soundfile as sf
+
+    audio, rate = sf.read(REPO / "assets" / "demo.flac", dtype="float32")
+    assert rate == 16_000
+    return audio
+
+
+@pytest.fixture(scope="session")
 def tiny_runner(tiny_model_path: Path):  # type: ignore[no-untyped-def]
     from streamser.model import ModelRunner
 

@@ -14,15 +14,10 @@ from streamser.training.corpora import Utterance
 from streamser.training.feature_shift import feature_shift
 from streamser.training.frontend import FrontEndConfig
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.mark.slow
-def test_feature_shift_ranks_front_ends_and_leaves_tilt_invisible(monkeypatch):
-    import soundfile as sf
-
-    audio, _ = sf.read(REPO / "assets" / "demo.flac", dtype="float32")
-    clips = [audio[i * 3 * 16_000 : i * 3 * 16_000 + 40_000] for i in range(4)]
+def test_feature_shift_ranks_front_ends_and_leaves_tilt_invisible(monkeypatch, demo_speech):
+    clips = [demo_speech[i * 3 * 16_000 : i * 3 * 16_000 + 40_000] for i in range(4)]
     utts = [Utterance(Path(f"{i}.flac"), "neutral", "ravdess:19", "ravdess") for i in range(4)]
     monkeypatch.setattr(experiments, "load_clips", lambda corpus: (utts, clips * 15))
     table = feature_shift({"plain": FrontEndConfig(norm="band", top_db=60.0),
