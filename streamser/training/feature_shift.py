@@ -41,13 +41,11 @@ def _windows(audio: np.ndarray) -> np.ndarray:
 def feature_shift(fronts: dict[str, FrontEndConfig], n_clips: int = 60) -> dict:
     """``{front end name: {condition: mean |clean - changed| of the features}}``."""
     from streamser.training.experiments import load_clips
-    from streamser.training.robustness import conditions
+    from streamser.training.robustness import babble_sources, conditions
 
     utts, audio = load_clips("ravdess")
     sel = [i for i, u in enumerate(utts) if u.speaker in ("ravdess:19", "ravdess:20")][:n_clips]
-    _, t_audio = load_clips("tess")
-    babble = [t_audio[i] for i in np.random.default_rng(0).choice(len(t_audio), 60, False)]
-    chains = {k: v for k, v in conditions(babble).items() if k != "clean"}
+    chains = {k: v for k, v in conditions(babble_sources()).items() if k != "clean"}
     rng = np.random.default_rng(1)
     clean = [audio[i] + 1e-5 * rng.standard_normal(len(audio[i])).astype(np.float32)
              for i in sel]

@@ -40,7 +40,7 @@ from streamser.training.channel import (
 from streamser.training.data import engine_windows
 from streamser.training.evaluate import onnx_session
 
-__all__ = ["CONDITIONS", "conditions", "robustness_table", "score_clips"]
+__all__ = ["CONDITIONS", "babble_sources", "conditions", "robustness_table", "score_clips"]
 
 #: Opus compression level giving ~12 kbit/s on speech (12.7-13.3 kbit/s file size with Ogg).
 OPUS_12K_LEVEL = 0.965
@@ -97,6 +97,14 @@ def conditions(babble: list[np.ndarray]) -> dict[str, Chain]:
 CONDITIONS = tuple(conditions([np.zeros(10, dtype=np.float32)] * 3))
 
 
+def babble_sources() -> list[np.ndarray]:
+    """The 60 TESS clips (a fixed draw) that the babble conditions mix three at a time."""
+    from streamser.training.experiments import load_clips
+
+    _, t_audio = load_clips("tess")
+    return [t_audio[i] for i in np.random.default_rng(0).choice(len(t_audio), 60, False)]
+
+
 def score_clips(model: Path | str, clips: Sequence[np.ndarray]) -> tuple[np.ndarray, tuple]:
     """``([n_clips, n_labels] mean window probabilities, labels)`` from an ONNX model."""
     sess = onnx_session(model, threads=1)
@@ -116,8 +124,7 @@ def robustness_table(model: Path | str, speakers: Sequence[str] = ("19", "20")) 
     wanted = {f"ravdess:{s}" for s in speakers}
     sel = [i for i, u in enumerate(r_utts) if u.speaker in wanted]
     clips = [r_audio[i] for i in sel]
-    _, t_audio = load_clips("tess")
-    babble = [t_audio[i] for i in np.random.default_rng(0).choice(len(t_audio), 60, False)]
+    babble = babble_sources()
     rows: dict[str, dict] = {}
     clean_pred = None
     for name, chain in conditions(babble).items():

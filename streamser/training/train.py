@@ -43,6 +43,17 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 
 
+#: Fields added after runs were trained, left out of :meth:`TrainConfig.to_json` while their
+#: switch is off: ``(section, switch, fields)``, ``section`` ``""`` for the top level.
+_LEFT_OUT_WHEN_OFF: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("", "reference_p", ("reference_p", "reference_clips", "reference_neutral_p")),
+    ("", "corpus_adv_weight", ("corpus_adv_weight",)),
+    ("", "consistency_weight", ("consistency_weight",)),
+    ("model", "prosody", ("prosody",)),
+    ("frontend", "denoise", ("denoise", "denoise_floor_db", "denoise_frames")),
+)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training recipe. Times in seconds; ``epochs * steps_per_epoch`` batches in total."""
@@ -114,17 +125,11 @@ class TrainConfig:
         value, so that run's checkpoint still matches its recipe and is reused or resumed.
         """
         d = asdict(self)
-        if self.reference_p == 0.0:
-            for key in ("reference_p", "reference_clips", "reference_neutral_p"):
-                d.pop(key)
-        for key in ("corpus_adv_weight", "consistency_weight"):
-            if d[key] == 0.0:
-                d.pop(key)
-        if self.model.prosody == 0:
-            d["model"].pop("prosody")
-        if self.frontend.denoise == 0.0:
-            for key in ("denoise", "denoise_floor_db", "denoise_frames"):
-                d["frontend"].pop(key)
+        for section, switch, keys in _LEFT_OUT_WHEN_OFF:
+            part = d[section] if section else d
+            if part[switch] == 0:
+                for key in keys:
+                    part.pop(key)
         return d
 
     @staticmethod
