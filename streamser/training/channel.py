@@ -40,6 +40,7 @@ __all__ = [
     "NoiseBank",
     "active_power",
     "add_noise_at_snr",
+    "band_gain",
     "band_limit",
     "codec_roundtrip",
     "coloured_noise",
@@ -47,6 +48,7 @@ __all__ = [
     "reverberate",
     "room_impulse_response",
     "spectral_tilt",
+    "tilt_gain",
 ]
 
 SAMPLE_RATE = 16_000
@@ -63,16 +65,50 @@ def _apply_gain_curve(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(spec * gain, n=x.shape[1], dim=1)
 
 
+def tilt_gain(length: int, tilt_db: torch.Tensor) -> torch.Tensor:
+    """``[rows, bins]`` amplitude gain of :func:`spectral_tilt` for ``length``-sample rows."""
+    f = _freqs(length).clamp(100.0, 8000.0)
+    pos = torch.log2(f / 1000.0) / math.log2(8000.0 / 100.0)  # -0.54 .. +0.46
+    return torch.exp(tilt_db.view(-1, 1) * (math.log(10.0) / 20.0) * pos.view(1, -1))
+
+
+def band_gain(
+    length: int,
+    highpass_hz: torch.Tensor | None = None,
+    lowpass_hz: torch.Tensor | None = None,
+    order: int = 4,
+) -> torch.Tensor:
+    """``[rows, bins]`` amplitude gain of :func:`band_limit` for ``length``-sample rows."""
+    f = _freqs(length).view(1, -1).clamp_min(1.0)
+    rows = (highpass_hz if highpass_hz is not None else lowpass_hz)
+    gain = torch.ones(1 if rows is None else rows.shape[0], f.shape[1])
+    if highpass_hz is not None:
+        fc = highpass_hz.view(-1, 1).clamp_min(1e-3)
+        hp = torch.rsqrt(1.0 + _even_power(fc / f, order))
+        gain = gain * torch.where(highpass_hz.view(-1, 1) > 0, hp, torch.ones_like(hp))
+    if lowpass_hz is not None:
+        fc = lowpass_hz.view(-1, 1)
+        lp = torch.rsqrt(1.0 + _even_power(f / fc, order))
+        gain = gain * torch.where(fc < 8000.0, lp, torch.ones_like(lp))
+    return gain
+
+
+def _even_power(ratio: torch.Tensor, order: int) -> torch.Tensor:
+    """``ratio ** (2 * order)`` by repeated multiplication (a float ``pow`` costs ~10x more)."""
+    square = ratio * ratio
+    out = square
+    for _ in range(order - 1):
+        out = out * square
+    return out
+
+
 def spectral_tilt(x: torch.Tensor, tilt_db: torch.Tensor) -> torch.Tensor:
     """Tilt each row's spectrum by ``tilt_db[row]`` dB between 100 Hz and 8 kHz.
 
     The gain is linear in log2(frequency), 0 dB at 1 kHz, clamped outside 100 Hz-8 kHz; a
     negative tilt darkens. The overall level is not kept (the front end is level-invariant).
     """
-    f = _freqs(x.shape[1]).clamp(100.0, 8000.0)
-    pos = torch.log2(f / 1000.0) / math.log2(8000.0 / 100.0)  # -0.54 .. +0.46
-    db = tilt_db.view(-1, 1) * pos.view(1, -1)
-    return _apply_gain_curve(x, torch.pow(10.0, db / 20.0))
+    return _apply_gain_curve(x, tilt_gain(x.shape[1], tilt_db))
 
 
 def band_limit(
@@ -85,17 +121,7 @@ def band_limit(
 
     A cut-off of 0 (high-pass) or >= 8000 (low-pass) leaves that side untouched.
     """
-    f = _freqs(x.shape[1]).view(1, -1).clamp_min(1.0)
-    gain = torch.ones(x.shape[0], f.shape[1])
-    if highpass_hz is not None:
-        fc = highpass_hz.view(-1, 1).clamp_min(1e-3)
-        hp = 1.0 / torch.sqrt(1.0 + (fc / f) ** (2 * order))
-        gain = gain * torch.where(highpass_hz.view(-1, 1) > 0, hp, torch.ones_like(hp))
-    if lowpass_hz is not None:
-        fc = lowpass_hz.view(-1, 1)
-        lp = 1.0 / torch.sqrt(1.0 + (f / fc) ** (2 * order))
-        gain = gain * torch.where(fc < 8000.0, lp, torch.ones_like(lp))
-    return _apply_gain_curve(x, gain)
+    return _apply_gain_curve(x, band_gain(x.shape[1], highpass_hz, lowpass_hz, order))
 
 
 def room_impulse_response(
@@ -142,9 +168,10 @@ def coloured_noise(n: int, length: int, exponent: torch.Tensor, g: torch.Generat
     """``[n, length]`` unit-power noise with power spectrum ``f**-exponent`` (0 white, 1 pink,
     2 brown; per row)."""
     spec = torch.fft.rfft(torch.randn(n, length, generator=g), dim=1)
-    f = torch.arange(spec.shape[1], dtype=torch.float32).clamp_min(1.0)
-    shaped = torch.fft.irfft(spec / f.view(1, -1) ** (exponent.view(-1, 1) / 2.0), n=length)
-    return shaped / shaped.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-8)
+    log_f = torch.log(torch.arange(spec.shape[1], dtype=torch.float32).clamp_min(1.0))
+    shaped = torch.fft.irfft(spec * torch.exp(-0.5 * exponent.view(-1, 1) * log_f.view(1, -1)),
+                             n=length)
+    return shaped * torch.rsqrt(shaped.square().mean(dim=1, keepdim=True).clamp_min(1e-16))
 
 
 def add_noise_at_snr(x: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
@@ -264,17 +291,23 @@ class ChannelAugment:
         def pick(p: float) -> torch.Tensor:
             return torch.rand(n, generator=g) < p
 
-        sel = pick(c.p_tilt)
-        if sel.any():
-            tilt = torch.where(sel, _u(g, *c.tilt_db, n), torch.zeros(n))
-            x = spectral_tilt(x, tilt)
+        # the microphone: tilt and band limits, one zero-phase gain, only on the rows it changes
+        tilted = pick(c.p_tilt)
+        tilt = torch.where(tilted, _u(g, *c.tilt_db, n), torch.zeros(n)) if tilted.any() else None
         hp, lp = pick(c.p_highpass), pick(c.p_lowpass)
-        if hp.any() or lp.any():
-            x = band_limit(
-                x,
-                torch.where(hp, _u(g, *c.highpass_hz, n), torch.zeros(n)),
-                torch.where(lp, _u(g, *c.lowpass_hz, n), torch.full((n,), 8000.0)),
-            )
+        limited = hp | lp
+        if limited.any():
+            hp_hz = torch.where(hp, _u(g, *c.highpass_hz, n), torch.zeros(n))
+            lp_hz = torch.where(lp, _u(g, *c.lowpass_hz, n), torch.full((n,), 8000.0))
+        rows = torch.nonzero(tilted | limited).flatten()
+        if len(rows):
+            gain = torch.ones(len(rows), length // 2 + 1)
+            if tilt is not None:
+                gain = gain * tilt_gain(length, tilt[rows])
+            if limited.any():
+                gain = gain * band_gain(length, hp_hz[rows], lp_hz[rows])
+            x = x.clone()
+            x[rows] = _apply_gain_curve(x[rows], gain)
         sel = pick(c.p_reverb)
         if sel.any():
             rows = torch.nonzero(sel).flatten()
@@ -288,17 +321,24 @@ class ChannelAugment:
         if sel.any():
             rows = torch.nonzero(sel).flatten()
             m = len(rows)
-            noise = coloured_noise(m, length, _u(g, 0.0, 2.0, m), g)
+            real = torch.zeros(m, dtype=torch.bool)
             if self.noise is not None:
                 real = torch.rand(m, generator=g) < c.p_real_noise
-                noise = torch.where(real.view(-1, 1), self.noise.draw(m, length, g), noise)
+            noise = torch.empty(m, length)
+            if real.any():
+                noise[real] = self.noise.draw(int(real.sum()), length, g)  # type: ignore[union-attr]
+            if not real.all():
+                k = int((~real).sum())
+                noise[~real] = coloured_noise(k, length, _u(g, 0.0, 2.0, k), g)
             x = x.clone()
             x[rows] = add_noise_at_snr(x[rows], noise, _u(g, *c.snr_db, m))
         sel = pick(c.p_floor)
         if sel.any():
-            floor = coloured_noise(n, length, _u(g, 0.0, 2.0, n), g)
-            snr = torch.where(sel, _u(g, *c.floor_snr_db, n), torch.full((n,), 200.0))
-            x = add_noise_at_snr(x, floor, snr)
+            rows = torch.nonzero(sel).flatten()
+            m = len(rows)
+            floor = coloured_noise(m, length, _u(g, 0.0, 2.0, m), g)
+            x = x.clone()
+            x[rows] = add_noise_at_snr(x[rows], floor, _u(g, *c.floor_snr_db, m))
         sel = pick(c.p_telephone)
         if sel.any():
             rows = torch.nonzero(sel).flatten()

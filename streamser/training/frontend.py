@@ -116,6 +116,7 @@ class LogMel(nn.Module):
 
     dft: torch.Tensor  # fixed DFT kernels (registered buffer)
     melfb: torch.Tensor  # mel filterbank (registered buffer)
+    window: torch.Tensor  # analysis window, n_fft long (registered buffer)
 
     def __init__(self, cfg: FrontEndConfig | None = None) -> None:
         super().__init__()
@@ -127,6 +128,7 @@ class LogMel(nn.Module):
         window[offset : offset + c.win_length] = np.hanning(c.win_length + 1)[:-1]
         self.register_buffer("dft", dft_kernels(window, np.arange(n_bins), c.n_fft),
                              persistent=False)
+        self.register_buffer("window", torch.from_numpy(window).float(), persistent=False)
         melfb = torch.from_numpy(mel_filterbank(c).T.copy())
         self.register_buffer("melfb", melfb, persistent=False)
         self.n_bins = n_bins
@@ -144,10 +146,25 @@ class LogMel(nn.Module):
     def power_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Mel power ``[batch, n_mels, frames]``, noise floor subtracted when ``denoise`` is
         set (no log, no normalisation)."""
-        spec = nn.functional.conv1d(waveform.unsqueeze(1), self.dft, stride=self.cfg.hop_length)
-        real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
-        power = torch.matmul(self.melfb, real * real + imag * imag)
+        power = torch.matmul(self.melfb, self.power_spectrum(waveform))
         return self._subtract_noise_floor(power) if self.cfg.denoise > 0 else power
+
+    def power_spectrum(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``|STFT|^2`` ``[batch, n_fft // 2 + 1, frames]`` of ``waveform`` ``[batch, samples]``.
+
+        Exported to ONNX it is the DFT-kernel ``Conv1d`` (one plain ``Conv``); in torch it is
+        an FFT (``torch.stft``), about 5x faster on this CPU for a training batch. Both are the
+        same windowed DFT of the same frames (no centring: frame ``i`` starts at sample
+        ``i * hop_length``); they differ by float rounding (~1e-6 relative).
+        """
+        c = self.cfg
+        if torch.onnx.is_in_onnx_export():
+            spec = nn.functional.conv1d(waveform.unsqueeze(1), self.dft, stride=c.hop_length)
+            real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
+            return real * real + imag * imag
+        stft = torch.stft(waveform, c.n_fft, hop_length=c.hop_length, win_length=c.n_fft,
+                          window=self.window, center=False, return_complex=True)
+        return stft.real.square() + stft.imag.square()
 
     def _subtract_noise_floor(self, power: torch.Tensor) -> torch.Tensor:
         """Spectral subtraction of each band's minimum-statistics floor (see

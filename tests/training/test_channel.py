@@ -140,3 +140,41 @@ def test_noise_floor_subtraction_keeps_steady_noise_out_of_the_features(
                        LogMel(FrontEndConfig()).power_mel(pauses))
     with pytest.raises(ValueError, match="denoise"):
         LogMel(FrontEndConfig(denoise=-1.0))
+
+
+def test_fft_front_end_matches_the_exported_dft_convolution(demo_speech: np.ndarray) -> None:
+    """Training takes the power spectrum from ``torch.stft``; the ONNX graph from the DFT-kernel
+    ``Conv1d``. On real speech (and with a window shorter than the FFT) they agree to float
+    rounding, so the two paths cannot drift apart."""
+    x = torch.from_numpy(np.stack([demo_speech[i * SR : i * SR + 2 * SR] for i in range(4)]))
+    for cfg in (FrontEndConfig(), FrontEndConfig(win_length=400)):
+        fe = LogMel(cfg)
+        spec = torch.nn.functional.conv1d(x.unsqueeze(1), fe.dft, stride=cfg.hop_length)
+        re, im = spec[:, : fe.n_bins], spec[:, fe.n_bins :]
+        conv = re * re + im * im
+        fft = fe.power_spectrum(x)
+        assert fft.shape == conv.shape == (4, cfg.n_fft // 2 + 1, cfg.n_frames(2 * SR))
+        assert float((fft - conv).abs().max()) < 1e-5 * float(conv.max())
+
+
+def test_microphone_stage_filters_only_its_rows_in_one_pass() -> None:
+    """The chain's microphone stage (tilt and band limits as one gain) equals applying
+    :func:`spectral_tilt` then :func:`band_limit` to the rows it picked, and leaves every other
+    row bit-identical."""
+    x = _speechlike(n=32, seed=5) * torch.linspace(0.5, 1.5, 32).view(-1, 1)
+    cfg = ChannelConfig(p_tilt=0.4, p_highpass=0.3, p_lowpass=0.3, p_reverb=0.0, p_noise=0.0,
+                        p_floor=0.0, p_telephone=0.0, p_codec=0.0, p_clip=0.0)
+    y = ChannelAugment(cfg)(x, torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)  # the same draws, in the chain's order
+    tilted = torch.rand(32, generator=g) < cfg.p_tilt
+    tilt = torch.where(tilted, -15.0 + 30.0 * torch.rand(32, generator=g), torch.zeros(32))
+    hp = torch.rand(32, generator=g) < cfg.p_highpass
+    lp = torch.rand(32, generator=g) < cfg.p_lowpass
+    hp_hz = torch.where(hp, 50.0 + 250.0 * torch.rand(32, generator=g), torch.zeros(32))
+    lp_hz = torch.where(lp, 2500.0 + 5500.0 * torch.rand(32, generator=g),
+                        torch.full((32,), 8000.0))
+    expected = band_limit(spectral_tilt(x, tilt), hp_hz, lp_hz)
+    changed = tilted | hp | lp
+    assert 0 < int(changed.sum()) < 32
+    assert torch.equal(y[~changed], x[~changed])
+    assert float((y - expected).abs().max()) < 1e-5
