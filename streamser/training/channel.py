@@ -80,8 +80,8 @@ def band_gain(
 ) -> torch.Tensor:
     """``[rows, bins]`` amplitude gain of :func:`band_limit` for ``length``-sample rows."""
     f = _freqs(length).view(1, -1).clamp_min(1.0)
-    rows = (highpass_hz if highpass_hz is not None else lowpass_hz)
-    gain = torch.ones(1 if rows is None else rows.shape[0], f.shape[1])
+    cutoffs = highpass_hz if highpass_hz is not None else lowpass_hz
+    gain = torch.ones(1 if cutoffs is None else cutoffs.shape[0], f.shape[1])
     if highpass_hz is not None:
         fc = highpass_hz.view(-1, 1).clamp_min(1e-3)
         hp = torch.rsqrt(1.0 + _even_power(fc / f, order))
@@ -321,12 +321,12 @@ class ChannelAugment:
         if sel.any():
             rows = torch.nonzero(sel).flatten()
             m = len(rows)
-            real = torch.zeros(m, dtype=torch.bool)
-            if self.noise is not None:
-                real = torch.rand(m, generator=g) < c.p_real_noise
+            bank = self.noise
+            real = (torch.rand(m, generator=g) < c.p_real_noise if bank is not None
+                    else torch.zeros(m, dtype=torch.bool))
             noise = torch.empty(m, length)
-            if real.any():
-                noise[real] = self.noise.draw(int(real.sum()), length, g)  # type: ignore[union-attr]
+            if bank is not None and real.any():
+                noise[real] = bank.draw(int(real.sum()), length, g)
             if not real.all():
                 k = int((~real).sum())
                 noise[~real] = coloured_noise(k, length, _u(g, 0.0, 2.0, k), g)

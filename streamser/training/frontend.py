@@ -1,8 +1,9 @@
 """Log-mel front end that lives inside the exported ONNX graph (training and serving share it).
 
-The STFT is a ``Conv1d`` whose fixed kernels are the windowed DFT basis (cos and sin), which
-exports to plain ONNX ``Conv`` and runs faster than the ONNX STFT op (ENV-NOTES). The output is
-level-invariant by construction:
+In the exported graph the STFT is a ``Conv1d`` whose fixed kernels are the windowed DFT basis
+(cos and sin), which exports to plain ONNX ``Conv`` and runs faster than the ONNX STFT op
+(ENV-NOTES); in torch (training) it is ``torch.stft``, the same transform, ~5x cheaper. The
+output is level-invariant by construction:
 
 1. ``log`` of the mel power: a gain ``g`` adds the constant ``2*ln(g)`` to every bin;
 2. a floor *relative to the window's own maximum* (``top_db`` below it), so digital silence and
