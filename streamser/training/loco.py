@@ -209,9 +209,11 @@ _V9F = replace(_V9C, frontend=replace(_V9C.frontend, top_db=40.0))
 #: ``v7n`` with ``v9f``'s 40 dB floor from the first step: ``v9f`` won leave-one-corpus-out but
 #: lost two points with calibration profiles, perhaps because its base (``v7n``) learned
 #: speaker-relative crops under a 60 dB floor and 600 steps at 40 dB did not relearn them.
-#: Measured on nEMO and RAVDESS only (session 12): ``v9g`` ties ``v9f``'s own output (34.2 /
-#: 43.8 against 34.5 / 44.2 %) and its profiles are no better (prompted 53.3 / 54.8 against
-#: 54.6 / 59.9 %): the guess is not borne out.
+#: Measured (sessions 12-13, one seed): on nEMO and RAVDESS ``v9g`` ties ``v9f``'s own output
+#: (34.2 / 43.8 against 34.5 / 44.2 %) and its profiles are no better (prompted 53.3 / 54.8
+#: against 54.6 / 59.9 %); on TESS and ASED the first stage loses (``v7f`` 58.7 / 45.1 against
+#: ``v7n``'s 72.4 / 48.3 %) and the second does not recover it (``v9g`` 53.4 / 47.1): mean 44.6 %
+#: against ``v9f``'s 51.4. The 40 dB floor belongs in the second stage only.
 _V7F = replace(_V7N, frontend=replace(_V7N.frontend, top_db=40.0))
 
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
