@@ -1,12 +1,13 @@
-"""Several exported models as one contract ONNX file: the mean of their scaled logits.
+"""Several exported models as one contract ONNX file: the mean of their logits.
 
 Each member is a finished contract file (``waveform -> probs, embedding`` and, for a
 speaker-relative model, ``reference`` / ``reference_weight -> band_mean``). The merged graph
 feeds every member the same inputs and returns
 
-- ``probs = softmax(mean_i(z_i) / T)``, where ``z_i`` is member *i*'s logits already divided by
-  its own baked-in temperature (the input of its final ``Softmax``) and ``T`` the ensemble's
-  temperature (default 1);
+- ``probs = softmax(mean_i(z_i) / T)``, where ``z_i`` is member *i*'s raw logits (the input of
+  its final ``Softmax`` times its own ``temperature``, so its calibration does not weight it)
+  and ``T`` the ensemble's temperature, fitted on the ensemble's leave-one-corpus-out logits
+  (:mod:`streamser.training.ensemble_eval` averages the same raw logits);
 - ``embedding``: the members' embeddings side by side (``[batch, sum of D_i]``);
 - ``band_mean``: the first member's (every member must compute the same one: same mel bands).
 
@@ -82,7 +83,8 @@ def merge_onnx(
     inputs = [INPUT_NAME] + ([REFERENCE_INPUT, REFERENCE_WEIGHT_INPUT] if with_reference else [])
 
     nodes, initializers, value_infos = [], [], []
-    scaled, embeddings = [], []
+    logits: list[str] = []
+    embeddings: list[str] = []
     shared_inputs: dict[str, onnx.ValueInfoProto] = {}
     defaults: dict[str, object] = {}
     for i, proto in enumerate(protos):
@@ -93,9 +95,13 @@ def merge_onnx(
             nodes.append(helper.make_node("Identity", [name], [pre + name],
                                           name=f"{pre}input_{name}"))
         softmax = next(n for n in g.node if pre + PROBS_OUTPUT in n.output)
-        scaled.append(softmax.input[0])
-        embeddings.append(pre + EMBEDDING_OUTPUT)
         nodes.extend(n for n in g.node if n is not softmax)
+        t_i = np.array(float(metas[i].get("temperature", "1")), np.float32)
+        initializers.append(numpy_helper.from_array(t_i, pre + "ens_t"))
+        nodes.append(helper.make_node("Mul", [softmax.input[0], pre + "ens_t"],
+                                      [pre + "ens_logits"], name=pre + "ens_unscale"))
+        logits.append(pre + "ens_logits")
+        embeddings.append(pre + EMBEDDING_OUTPUT)
         for init in g.initializer:
             plain = init.name[len(pre):]
             if plain in inputs:  # a default for an optional input: kept once, unprefixed
@@ -106,8 +112,8 @@ def merge_onnx(
 
     inv_t = numpy_helper.from_array(np.array(1.0 / temperature, np.float32), "ens_inv_t")
     nodes += [
-        helper.make_node("Mean", scaled, ["ens_scaled"], name="ens_mean"),
-        helper.make_node("Mul", ["ens_scaled", "ens_inv_t"], ["ens_logits"], name="ens_temp"),
+        helper.make_node("Mean", logits, ["ens_mean_logits"], name="ens_mean"),
+        helper.make_node("Mul", ["ens_mean_logits", "ens_inv_t"], ["ens_logits"], name="ens_temp"),
         helper.make_node("Softmax", ["ens_logits"], [PROBS_OUTPUT], axis=1, name="ens_softmax"),
         helper.make_node("Concat", embeddings, [EMBEDDING_OUTPUT], axis=1, name="ens_concat"),
     ]
@@ -142,7 +148,7 @@ def merge_onnx(
     meta.update({
         "model_version": version,
         "temperature": f"{temperature:.4f}",
-        "architecture": "ensemble (mean of scaled logits): "
+        "architecture": "ensemble (mean of logits): "
                         + " + ".join(m.get("architecture", "?") for m in metas),
         "ensemble": json.dumps([{"model_version": m.get("model_version"),
                                  "temperature": m.get("temperature")} for m in metas]),
@@ -167,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-o", "--output", required=True, help="the ONNX file to write")
     ap.add_argument("--version", required=True, help="model_version of the ensemble")
     ap.add_argument("--temperature", type=float, default=1.0,
-                    help="the ensemble's temperature over the members' scaled logits")
+                    help="the ensemble's temperature over the mean of the members' raw logits")
     args = ap.parse_args(argv)
     print(merge_onnx(args.members, args.output, args.version, args.temperature))
     return 0

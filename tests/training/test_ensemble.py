@@ -47,13 +47,14 @@ def _speech(n: int, seed: int) -> np.ndarray:
 def test_the_merged_file_is_the_members_geometric_mean_and_loads(
     members: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """Members with different log-mel floors: the ensemble's probabilities are the normalised
-    geometric mean of theirs (with and without a voice reference), its embedding theirs side by
-    side, its band mean theirs; the runtime loader accepts it."""
+    """Members with different log-mel floors: at the members' temperature (1.5) the ensemble's
+    probabilities are the normalised geometric mean of theirs (with and without a voice
+    reference), its embedding theirs side by side, its band mean theirs; the runtime loader
+    accepts it."""
     from streamser.model import ModelRunner
 
     a, b = members
-    out = merge_onnx([a, b], tmp_path / "ab.onnx", "ab-1")
+    out = merge_onnx([a, b], tmp_path / "ab.onnx", "ab-1", temperature=1.5)
     x = _speech(3, 0)
     runners = [ModelRunner.load(p, use_gpu=False) for p in (a, b, out)]
     assert runners[2].spec.speaker_reference and runners[2].spec.labels == LABELS
