@@ -85,13 +85,11 @@ def merge_onnx(
     nodes, initializers, value_infos = [], [], []
     logits: list[str] = []
     embeddings: list[str] = []
-    shared_inputs: dict[str, onnx.ValueInfoProto] = {}
-    defaults: dict[str, object] = {}
+    defaults: dict[str, onnx.TensorProto] = {}  # zero defaults of the optional inputs, once
     for i, proto in enumerate(protos):
         pre = f"m{i}_"
         g = compose.add_prefix(proto, pre).graph
         for name in inputs:
-            shared_inputs.setdefault(name, next(x for x in g.input if x.name == pre + name))
             nodes.append(helper.make_node("Identity", [name], [pre + name],
                                           name=f"{pre}input_{name}"))
         softmax = next(n for n in g.node if pre + PROBS_OUTPUT in n.output)
@@ -104,8 +102,9 @@ def merge_onnx(
         embeddings.append(pre + EMBEDDING_OUTPUT)
         for init in g.initializer:
             plain = init.name[len(pre):]
-            if plain in inputs:  # a default for an optional input: kept once, unprefixed
-                defaults.setdefault(plain, numpy_helper.to_array(init))
+            if plain in inputs:
+                defaults.setdefault(plain, numpy_helper.from_array(numpy_helper.to_array(init),
+                                                                   plain))
             else:
                 initializers.append(init)
         value_infos.extend(g.value_info)
@@ -131,14 +130,8 @@ def merge_onnx(
             info.type.tensor_type.shape.dim[1].Clear()
             info.type.tensor_type.shape.dim[1].dim_param = "embedding_dim"
         out_infos.append(info)
-    in_infos = []
-    for name in inputs:
-        info = onnx.ValueInfoProto()
-        info.CopyFrom(shared_inputs[name])
-        info.name = name
-        in_infos.append(info)
-    initializers.append(inv_t)
-    initializers += [numpy_helper.from_array(v, k) for k, v in defaults.items()]  # type: ignore[arg-type]
+    in_infos = [next(x for x in first.input if x.name == name) for name in inputs]
+    initializers += [inv_t, *defaults.values()]
     graph = helper.make_graph(nodes, "streamser_ensemble", in_infos, out_infos,
                               initializer=initializers, value_info=value_infos)
     merged = helper.make_model(graph, opset_imports=list(protos[0].opset_import),
