@@ -161,7 +161,10 @@ _V8 = replace(_V7N, corpus_adv_weight=0.3)
 #: changes nothing else (is ``v7n`` simply under-trained? its training accuracy was still
 #: rising); ``v9b`` also halves the probability of every chain transform (the faint floor that
 #: fills digital silence stays) and gives RAVDESS 40 % of each batch (what costs studio
-#: English: the chain or RAVDESS's small share?).
+#: English: the chain or RAVDESS's small share?). ``v9b`` against ``v9c`` on two first-stage
+#: bases (sessions 8 and 14, paired): better RAVDESS CV (55.4 against 50.7 %), but TESS lost
+#: both times (-10.4 / -6.0 points) and with it the four-corpus mean and the calibration
+#: profiles; ``v9c`` stays (MODEL2 §000000000000).
 _V9A = replace(_V7N, lr=1e-3, epochs=12)
 _V9B = replace(
     _V9A,
