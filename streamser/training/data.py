@@ -218,6 +218,39 @@ class ClipSet:
         """Indices of ``size`` clips drawn (with replacement) with probabilities ``weights``."""
         return rng.choice(len(self), size=size, p=weights)
 
+    def draw_speakers(
+        self, n_speakers: int, per_speaker: int, rng: np.random.Generator,
+        corpus_weights: dict[str, float] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A batch for speaker-identity metric learning: ``n_speakers`` distinct speakers,
+        ``per_speaker`` clips of each (with replacement, any label or none).
+
+        A speaker's chance is its corpus's share (``corpus_weights``, the rest shared as in
+        :meth:`sampling_weights`) divided among the corpus's speakers, so a corpus of two
+        voices (TESS) is not drawn in every batch. Returns ``(clip indices, speaker ids)``,
+        ``[n_speakers * per_speaker]`` each; ids are positions in :attr:`speakers`.
+        """
+        groups = self.speakers
+        n_speakers = min(n_speakers, len(groups))
+        corpora = sorted({c for c, _ in groups})
+        given = {c: w for c, w in (corpus_weights or {}).items() if c in corpora}
+        rest = [c for c in corpora if c not in given]
+        left = max(0.0, 1.0 - sum(given.values()))
+        share = {**given, **{c: left / len(rest) for c in rest}} if given else {
+            c: 1.0 / len(corpora) for c in corpora}
+        per_corpus = {c: sum(1 for k, _ in groups if k == c) for c in corpora}
+        w = np.array([share[c] / per_corpus[c] for c, _ in groups]) + 1e-12
+        chosen = rng.choice(len(groups), size=n_speakers, replace=False, p=w / w.sum())
+        by_speaker = self._speaker_groups[0]
+        idx = np.concatenate([rng.choice(by_speaker[groups[s]], size=per_speaker)
+                              for s in chosen])
+        return idx, np.repeat(chosen, per_speaker)
+
+    @cached_property
+    def speakers(self) -> list[tuple[str, str]]:
+        """Every ``(corpus, speaker)`` of the set, sorted: the ids of :meth:`draw_speakers`."""
+        return sorted(self._speaker_groups[0])
+
     def batch_at(
         self,
         idx: np.ndarray,

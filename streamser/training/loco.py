@@ -221,6 +221,15 @@ _V7F = replace(_V7N, frontend=replace(_V7N.frontend, top_db=40.0))
 
 #: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
 #: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
+#: Transfer as the seed papers do it (issue 8 item 4, option a), tried in session 15: ``v10p``
+#: pretrains the trunk with the FaceNet triplet loss on *speaker identity* across the split's
+#: training speakers (about 150 when a corpus is held out; BAVED's unlabelled clips count),
+#: 12 speakers x 4 crops per batch, every crop through its own recording chain, 600 steps, no
+#: emotion label read; ``v10`` is ``v7n`` unchanged except that it starts from ``v10p``'s
+#: model of the same split instead of random weights (so it still distils Resemblyzer).
+_V10P = replace(_V7N, pretrain_speakers=12, reference_p=0.0, distil_weight=0.0,
+                arousal_weight=0.0, metric_weight=1.0, epochs=12)
+
 RECIPES: dict[str, TrainConfig] = {
     "v2": _V2,
     "v3": _V3,
@@ -258,6 +267,8 @@ RECIPES: dict[str, TrainConfig] = {
     "v7f": _V7F,
     "v9g": _V9F,  # ``v9f``'s second stage on ``v7f`` (the floor in both stages)
     "v9g_seed1": replace(_V9F, seed=1),
+    "v10p": _V10P,
+    "v10": _V7N,  # ``v7n`` from ``v10p``'s weights (:data:`FINETUNE_FROM`)
     "v2_deep": _V2_DEEP,
     "v2_global": replace(_V2, frontend=FrontEndConfig(norm="global", top_db=80.0)),
     "v2_nochannel": replace(_V2, channel=ChannelConfig.off()),
@@ -273,7 +284,7 @@ RECIPES: dict[str, TrainConfig] = {
 FINETUNE_FROM: dict[str, str] = {
     r: "v7n" for r in ("v9a", "v9b", "v9c", "v9d", "v9c_seed1", "v9d_seed1", "v9p",
                        "v9p_seed1", "v9k", "v9k_seed1", "v9n", "v9n_seed1",
-                       "v9f", "v9f_seed1")} | {"v9g": "v7f", "v9g_seed1": "v7f"}
+                       "v9f", "v9f_seed1")} | {"v9g": "v7f", "v9g_seed1": "v7f", "v10": "v10p"}
 
 
 #: Model soups: a "recipe" whose model for each split is the weight average of its members'
@@ -421,6 +432,10 @@ def run_loco(
 
         out = root / target
         path = _make_model(recipe, cfg, build, out, noise, "loco", target)
+        if cfg.pretrain_speakers:
+            log.info("%s: pretraining stage written to %s (no emotion head: not scored)",
+                     recipe, path)
+            continue
         test_u, test_a = _pool([target], lambda u: u.label in SHARED4)
         scores, state = _score(path, test_a)
         y = np.array([SHARED4.index(u.label) for u in test_u])
@@ -433,6 +448,8 @@ def run_loco(
         m = _metrics(restrict(scores.probs(), state["labels"], SHARED4), y, SHARED4)
         log.info("loco %s -> %s: UA %.3f WA %.3f most %s %.2f", recipe, target, m["ua"],
                  m["wa"], m["most_predicted"], m["most_predicted_share"])
+    if cfg.pretrain_speakers:
+        return {"targets": {}}
     return summarise_loco(recipe, cfg)
 
 
@@ -537,6 +554,8 @@ def run_cv(
 
         out = root / f"fold{k}"
         path = _make_model(recipe, cfg, build, out, noise, "cv2", f"fold{k}")
+        if cfg.pretrain_speakers:
+            continue  # a pretraining stage has no emotion head to score
         test_u, test_a = _pool(["ravdess"], fold.is_test)
         scores, state = _score(path, test_a)
         y = np.array([CANONICAL_LABELS.index(u.label) for u in test_u])
@@ -544,6 +563,8 @@ def run_cv(
             pickle.dump({"scores": scores, "y": y, "labels": state["labels"],
                          "speakers": [u.speaker for u in test_u],
                          "history": state["history"]}, fh)
+    if cfg.pretrain_speakers:
+        return {}
     return summarise_cv(recipe, cfg)
 
 

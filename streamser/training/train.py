@@ -51,6 +51,7 @@ _LEFT_OUT_WHEN_OFF: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("", "consistency_weight", ("consistency_weight",)),
     ("model", "prosody", ("prosody",)),
     ("frontend", "denoise", ("denoise", "denoise_floor_db", "denoise_frames")),
+    ("", "pretrain_speakers", ("pretrain_speakers",)),
 )
 
 
@@ -100,6 +101,13 @@ class TrainConfig:
     #: is penalised, so a decision does not flip with the microphone, room or noise. Doubles
     #: the rows of each step. 0 = off (one view).
     consistency_weight: float = 0.0
+    #: Speaker-identity pretraining (the seed papers' transfer, issue 8 item 4): when > 0,
+    #: each batch holds this many distinct speakers with ``batch_size // pretrain_speakers``
+    #: crops each (:meth:`~streamser.training.data.ClipSet.draw_speakers`), every crop through
+    #: its own recording chain, and the only loss is ``metric_weight`` times the metric loss
+    #: on *speaker* identity: no emotion label is read. A later recipe fine-tunes the result
+    #: (:data:`~streamser.training.loco.FINETUNE_FROM`). 0 = off (emotion training).
+    pretrain_speakers: int = 0
     seed: int = 0
     threads: int = 2
 
@@ -307,6 +315,14 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
                                                 pct_start=0.15)
     weights = data.sampling_weights(dict(cfg.corpus_weights), cfg.balance_speakers)
+    pretraining = cfg.pretrain_speakers > 0
+    if pretraining and (cfg.reference_p > 0 or cfg.consistency_weight > 0
+                        or cfg.corpus_adv_weight > 0 or cfg.distil_weight > 0):
+        raise ValueError(
+            "speaker pretraining (pretrain_speakers > 0) learns voices from the crop alone: "
+            f"got reference_p={cfg.reference_p}, consistency_weight={cfg.consistency_weight}, "
+            f"corpus_adv_weight={cfg.corpus_adv_weight}, distil_weight={cfg.distil_weight}; "
+            "set them to 0 in the pretraining recipe")
     teacher = _teacher_targets(cfg, model, data)
     start_epoch = 0
     history: list[dict] = []
@@ -333,7 +349,12 @@ def train(
                    disable=not progress, leave=False)
         for step in bar:
             a = cfg.augment
-            idx = data.draw(cfg.batch_size, rng, weights)
+            if pretraining:
+                idx, speaker = data.draw_speakers(cfg.pretrain_speakers,
+                                                  cfg.batch_size // cfg.pretrain_speakers, rng,
+                                                  dict(cfg.corpus_weights))
+            else:
+                idx = data.draw(cfg.batch_size, rng, weights)
             xb, yb, ab = data.batch_at(idx, cfg.crop, rng,
                                        a.speed if a.enabled else (1.0, 1.0),
                                        a.p_speed if a.enabled else 0.0,
@@ -362,6 +383,14 @@ def train(
                 x = x[:, : cfg.crop]
             feats = spec_augment(model.frontend(x, ref, ref_w), a, g)
             logits, emb, distil = model.forward_train(feats, model.prosody_input(x))
+            if pretraining:  # speaker identity only: the emotion losses below stay off
+                metric = _metric(cfg, emb, torch.from_numpy(speaker))
+                opt.zero_grad(set_to_none=True)
+                (cfg.metric_weight * metric).backward()
+                opt.step()
+                sched.step()
+                sums["metric"] += float(metric.detach())
+                continue
             has = y >= 0  # rows with an emotion category (BAVED's low/high levels have none)
             ce = F.cross_entropy(logits[has], y[has], label_smoothing=cfg.label_smoothing)
             metric = _metric(cfg, emb[has], y[has])

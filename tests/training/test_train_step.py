@@ -569,3 +569,48 @@ def test_denoised_front_end_round_trips_and_old_recipes_keep_their_json():
     front = FrontEndConfig(norm="band", top_db=40.0, denoise=2.0)
     cfg = TrainConfig(model=TINY, frontend=front)
     assert TrainConfig.from_json(cfg.to_json()) == cfg
+
+
+def _two_speaker_clipset() -> ClipSet:
+    """Two synthetic voices (200 Hz and 330 Hz fundamentals) of two corpora, every label."""
+    from pathlib import Path
+
+    utts, audio = [], []
+    for v, (corpus, f0) in enumerate((("a", 200.0), ("b", 330.0))):
+        for k, label in enumerate(LABELS):
+            for i in range(3):
+                utts.append(Utterance(Path(f"/synthetic/{corpus}{label}{i}.wav"), label,
+                                      f"{corpus}:{v}", corpus))
+                audio.append(_tone(f0 * (1 + 0.02 * k), 1.5 + 0.3 * i, seed=100 * v + 10 * k + i))
+    return ClipSet.build(utts, audio, LABELS)
+
+
+def test_draw_speakers_gives_distinct_voices_with_k_clips_each():
+    data = _two_speaker_clipset()
+    rng = np.random.default_rng(0)
+    idx, spk = data.draw_speakers(2, 4, rng, {"a": 0.9})
+    assert idx.shape == spk.shape == (8,)
+    assert sorted(set(spk.tolist())) == [0, 1]  # both voices, four crops each
+    names = [data.utterances[i].speaker for i in idx]
+    assert all(names[j] == data.speakers[spk[j]][1] for j in range(8))
+    # asking for more voices than exist gives every voice once
+    idx, spk = data.draw_speakers(5, 2, rng)
+    assert sorted(spk.tolist()) == [0, 0, 1, 1]
+
+
+def test_speaker_pretraining_learns_voices_reads_no_label_and_refuses_emotion_losses(tmp_path):
+    """A real pretraining run: the metric loss on speaker identity falls, no emotion
+    cross-entropy is computed, and a recipe mixing in an emotion-side loss is refused."""
+    cfg = TrainConfig(model=TINY, epochs=3, steps_per_epoch=3, batch_size=8, threads=1,
+                      pretrain_speakers=2, metric_weight=1.0, lr=3e-3)
+    data = _two_speaker_clipset()
+    data.y[:] = -1  # labels are never read: every clip "uncategorised"
+    path = train(cfg, data, tmp_path / "pre", progress=False)
+    _model, state = load_checkpoint(path)
+    hist = state["history"]
+    assert all(h["ce"] == 0.0 for h in hist)
+    assert hist[-1]["metric"] < hist[0]["metric"]
+    assert state["config"]["pretrain_speakers"] == 2
+    assert "pretrain_speakers" not in TrainConfig(model=TINY).to_json()
+    with pytest.raises(ValueError, match=r"reference_p=0\.7"):
+        train(replace(cfg, reference_p=0.7), data, tmp_path / "bad", progress=False)
