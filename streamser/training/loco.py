@@ -219,11 +219,9 @@ _V9F = replace(_V9C, frontend=replace(_V9C.frontend, top_db=40.0))
 #: against ``v9f``'s 51.4. The 40 dB floor belongs in the second stage only.
 _V7F = replace(_V7N, frontend=replace(_V7N.frontend, top_db=40.0))
 
-#: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
-#: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
 #: Transfer as the seed papers do it (issue 8 item 4, option a), tried in session 15: ``v10p``
 #: pretrains the trunk with the FaceNet triplet loss on *speaker identity* across the split's
-#: training speakers (about 150 when a corpus is held out; BAVED's unlabelled clips count),
+#: training speakers (90-153 voices, by held-out corpus; BAVED's unlabelled clips count),
 #: 12 speakers x 4 crops per batch, every crop through its own recording chain, 600 steps, no
 #: emotion label read; ``v10`` is ``v7n`` unchanged except that it starts from ``v10p``'s
 #: model of the same split instead of random weights (so it still distils Resemblyzer).
@@ -233,6 +231,8 @@ _V7F = replace(_V7N, frontend=replace(_V7N.frontend, top_db=40.0))
 _V10P = replace(_V7N, pretrain_speakers=12, reference_p=0.0, distil_weight=0.0,
                 arousal_weight=0.0, metric_weight=1.0, epochs=12)
 
+#: Named model-2 recipes. ``v2`` is the full recipe; the others remove one part of it.
+#: ``v2_deep`` was the first try (the 1.x depth, 600 steps): under-fitted, see the report.
 RECIPES: dict[str, TrainConfig] = {
     "v2": _V2,
     "v3": _V3,
