@@ -70,6 +70,18 @@ AROUSAL_OF_LABEL: dict[str, int] = {
 }
 
 
+def _corpus_shares(
+    corpora: Sequence[str], corpus_weights: dict[str, float] | None
+) -> dict[str, float]:
+    """Each corpus's share of a batch: ``corpus_weights`` where given, the remainder split
+    equally among the corpora not named; all equal when none is named."""
+    given = {c: w for c, w in (corpus_weights or {}).items() if c in corpora}
+    if not given:
+        return {c: 1.0 / len(corpora) for c in corpora}
+    rest = [c for c in corpora if c not in given]
+    left = max(0.0, 1.0 - sum(given.values()))
+    return {**given, **{c: left / len(rest) for c in rest}}
+
 @dataclass
 class ClipSet:
     """Decoded clips with integer labels (indices into ``labels``) and their voiced frames.
@@ -128,13 +140,7 @@ class ClipSet:
         are balanced by arousal level instead.
         """
         corpora = sorted({u.corpus for u in self.utterances})
-        given = dict(corpus_weights or {})
-        given = {c: w for c, w in given.items() if c in corpora}
-        rest = [c for c in corpora if c not in given]
-        left = max(0.0, 1.0 - sum(given.values()))
-        share = {**given, **{c: (left / len(rest) if rest else 0.0) for c in rest}}
-        if not given:
-            share = {c: 1.0 / len(corpora) for c in corpora}
+        share = _corpus_shares(corpora, corpus_weights)
         corpus = np.array([u.corpus for u in self.utterances])
         speaker = np.array([u.speaker for u in self.utterances])
         cls_key = np.where(self.y >= 0, self.y, 1000 + self.arousal)
@@ -225,7 +231,7 @@ class ClipSet:
         """A batch for speaker-identity metric learning: ``n_speakers`` distinct speakers,
         ``per_speaker`` clips of each (with replacement, any label or none).
 
-        A speaker's chance is its corpus's share (``corpus_weights``, the rest shared as in
+        A speaker's chance is its corpus's share (``corpus_weights``, as in
         :meth:`sampling_weights`) divided among the corpus's speakers, so a corpus of two
         voices (TESS) is not drawn in every batch. Returns ``(clip indices, speaker ids)``,
         ``[n_speakers * per_speaker]`` each; ids are positions in :attr:`speakers`.
@@ -233,11 +239,7 @@ class ClipSet:
         groups = self.speakers
         n_speakers = min(n_speakers, len(groups))
         corpora = sorted({c for c, _ in groups})
-        given = {c: w for c, w in (corpus_weights or {}).items() if c in corpora}
-        rest = [c for c in corpora if c not in given]
-        left = max(0.0, 1.0 - sum(given.values()))
-        share = {**given, **{c: left / len(rest) for c in rest}} if given else {
-            c: 1.0 / len(corpora) for c in corpora}
+        share = _corpus_shares(corpora, corpus_weights)
         per_corpus = {c: sum(1 for k, _ in groups if k == c) for c in corpora}
         w = np.array([share[c] / per_corpus[c] for c, _ in groups]) + 1e-12
         chosen = rng.choice(len(groups), size=n_speakers, replace=False, p=w / w.sum())

@@ -211,6 +211,15 @@ def soup_checkpoints(paths: Sequence[Path], out: Path) -> Path:
     return out
 
 
+def _step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+          loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``, then the learning-rate schedule's."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+
+
 def _through_a_chain(x: torch.Tensor, channel: ChannelAugment, a: AugmentConfig,
                      g: torch.Generator) -> torch.Tensor:
     """One random recording chain, then the waveform augmentations (babble drawn from the
@@ -385,10 +394,7 @@ def train(
             logits, emb, distil = model.forward_train(feats, model.prosody_input(x))
             if pretraining:  # speaker identity only: the emotion losses below stay off
                 metric = _metric(cfg, emb, torch.from_numpy(speaker))
-                opt.zero_grad(set_to_none=True)
-                (cfg.metric_weight * metric).backward()
-                opt.step()
-                sched.step()
+                _step(opt, sched, cfg.metric_weight * metric)
                 sums["metric"] += float(metric.detach())
                 continue
             has = y >= 0  # rows with an emotion category (BAVED's low/high levels have none)
@@ -417,10 +423,7 @@ def train(
                 j_loss = js_consistency(*logits.chunk(views))
                 loss = loss + cfg.consistency_weight * j_loss
                 sums["consistency"] += float(j_loss.detach())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            _step(opt, sched, loss)
             sums["ce"] += float(ce.detach())
             sums["metric"] += float(metric.detach())
             sums["acc"] += float((logits[has].argmax(1) == y[has]).float().mean())
